@@ -1,0 +1,48 @@
+"""aegrad: autoencoders that train, and say why when they don't.
+
+The public API, re-exported here and nowhere else::
+
+    import aegrad
+    cfg = aegrad.load_config(preset="fashion-mlp", overrides={"model.depth": 8})
+    run = aegrad.train(cfg, out="runs/deep8")
+    print(run.summary["test_mse"], run.findings)
+"""
+
+from aegrad.api import train, write_report
+from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
+from aegrad.data import Dataset, list_sources, load_dataset
+from aegrad.diagnose import GradientMonitor, diagnose, format_findings
+from aegrad.errors import UserError
+from aegrad.evaluate import evaluate_run
+from aegrad.models import create_model, list_activations, list_inits, list_models, load_model, save_model
+from aegrad.run import Run, load_run
+from aegrad.train.callbacks import Callback
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback",
+    "Config",
+    "Dataset",
+    "GradientMonitor",
+    "Run",
+    "UserError",
+    "apply_overrides",
+    "create_model",
+    "diagnose",
+    "evaluate_run",
+    "format_findings",
+    "list_activations",
+    "list_inits",
+    "list_models",
+    "list_presets",
+    "list_sources",
+    "load_config",
+    "load_dataset",
+    "load_model",
+    "load_run",
+    "save_model",
+    "train",
+    "with_overrides",
+    "write_report",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from aegrad.cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""The command line: thin commands over the API — parse, call, print.
+
+Bad input (config, data, files) is one line on stderr and exit status 2, never
+a traceback. This is the only module that configures logging and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aegrad.errors import UserError
+from aegrad.train.callbacks import Callback
+
+log = logging.getLogger("aegrad")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line + exit 2 (argparse already exits 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"aegrad: error: {message} (see `aegrad {self.prog.split()[-1]} --help`)\n")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="a built-in config (see `aegrad presets`); default digits-mlp")
+    src.add_argument("--config", help="a YAML config file, e.g. runs/X/config.yaml")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set model.depth=8 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aegrad", description="Autoencoders that train, and say why when they don't.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train an autoencoder and write a run directory")
+    _config_args(p)
+    p.add_argument("--out", help="run directory (default runs/<preset>-<timestamp>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    p.add_argument("--no-report", action="store_true", help="skip plots and report.html")
+
+    p = sub.add_parser("eval", help="test-split metrics of a run, as JSON")
+    p.add_argument("run_dir")
+
+    p = sub.add_parser("diagnose", help="a run's findings, evidence and remedies")
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true", help="print findings.json's object")
+
+    p = sub.add_parser("report", help="write report.html for a run or a study directory")
+    p.add_argument("path")
+
+    sub.add_parser("presets", help="list the built-in configs")
+
+    p = sub.add_parser("study", help="run a grid of trainings and compare them")
+    p.add_argument("spec", nargs="?", help="a study spec YAML file")
+    p.add_argument("--builtin", help="a built-in study (see `aegrad study --list`)")
+    p.add_argument("--list", action="store_true", help="list the built-in studies")
+    p.add_argument("--quick", action="store_true", help="shrink the study to run in a couple of minutes")
+    p.add_argument("--jobs", type=int, default=None, help="parallel trials (default: the cores)")
+    p.add_argument("--out", help="study directory (default studies/<name>)")
+    return parser
+
+
+def _load_cfg(args: argparse.Namespace):
+    from aegrad.config import load_config, parse_set_args
+
+    return load_config(preset=args.preset, path=args.config, overrides=parse_set_args(args.sets))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from aegrad.api import train
+    from aegrad.diagnose import format_findings
+    from aegrad.run import load_run
+
+    if args.resume:
+        if args.preset or args.config:
+            raise UserError("--resume continues a run with its own config; use --set to change it (e.g. train.epochs)")
+        from aegrad.config import parse_set_args, with_overrides
+
+        cfg = with_overrides(load_run(args.resume).config, parse_set_args(args.sets))
+    else:
+        cfg = _load_cfg(args)
+    if args.out and not args.resume and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise UserError(f"--out {args.out} exists and is not empty; pick a new folder or use --resume {args.out}")
+    show = not args.quiet and sys.stdout.isatty()
+    callbacks = [_RichProgress()] if show else []
+    run = train(cfg, out=args.out, resume=args.resume, report=not args.no_report, callbacks=callbacks)
+    if args.quiet:
+        print(run.path)
+        return 0
+    s = run.summary
+    print(f"run: {run.path}")
+    keys = ("test_mse", "trivial_mse", "test_over_trivial", "psnr", "epochs", "steps", "samples_per_s", "wall_s")
+    print(json.dumps({k: _round(s.get(k)) for k in keys}, indent=2))
+    if s.get("stop_reason", "completed") != "completed":
+        print(f"stopped: {s['stop_reason']}")
+    print(format_findings(run.findings))
+    return 0
+
+
+def _round(v: Any) -> Any:
+    return float(f"{v:.6g}") if isinstance(v, float) else v
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from aegrad.evaluate import evaluate_run
+
+    print(json.dumps(evaluate_run(args.run_dir), indent=2))
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from aegrad.diagnose import format_findings
+    from aegrad.run import load_run
+
+    findings = load_run(args.run_dir).findings
+    print(json.dumps(findings, indent=2) if args.json else format_findings(findings))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aegrad.api import write_report
+
+    if not Path(args.path).is_dir():
+        raise UserError(f"not a run or study directory: {args.path}")
+    print(write_report(args.path))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from aegrad.config import list_presets
+
+    presets = list_presets()
+    width = max(map(len, presets))
+    for name, line in presets.items():
+        print(f"{name:<{width}}  {line}")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from aegrad import study
+
+    if args.list:
+        for name, line in study.list_builtin().items():
+            print(f"{name:<12}  {line}")
+        return 0
+    if bool(args.spec) == bool(args.builtin):
+        raise UserError("give a spec file or --builtin NAME (one of them)")
+    spec = study.load_spec(builtin=args.builtin, path=args.spec, quick=args.quick)
+    result = study.run_study(spec, out=args.out, jobs=args.jobs, progress=print)
+    print(result.path)
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "diagnose": cmd_diagnose,
+    "report": cmd_report,
+    "presets": cmd_presets,
+    "study": cmd_study,
+}
+
+
+class _RichProgress(Callback):
+    """A rich progress bar with loss and ETA (only when stdout is a terminal)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._p = Progress(
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+        )
+        self._task = None
+
+    def on_fit_start(self, total_steps: int, start_step: int) -> None:
+        self._p.start()
+        self._task = self._p.add_task("train", total=total_steps, completed=start_step, info="")
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        self._p.update(self._task, completed=step)
+
+    def on_log(self, record: dict) -> None:
+        if record.get("kind") == "step":
+            self._p.update(self._task, info=f"loss {record['loss']:.4g}")
+        elif record.get("kind") == "epoch":
+            self._p.update(self._task, info=f"epoch {record['epoch']} test {record['test_mse']:.4g}")
+
+    def on_fit_end(self, summary: dict) -> None:
+        self._p.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="aegrad: %(levelname)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"aegrad: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aegrad: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

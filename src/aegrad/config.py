@@ -1,0 +1,257 @@
+"""Typed configuration: presets, YAML files and ``a.b=value`` overrides.
+
+Every field carries a comment saying what it means. Unknown keys are rejected
+(``extra="forbid"``) and every choice is a ``Literal``, so a typo fails with the
+list of valid values. ``apply_overrides`` is the one override function: the
+CLI's ``--set``, study grids and remedy patches all go through it.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aegrad.errors import UserError
+
+DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text"]
+Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu"]
+Init = Literal[
+    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "lecun"
+]
+Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
+Schedule = Literal["constant", "step", "exponential", "cosine", "warmup_cosine", "plateau"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    source: DataSource = "digits"  # where samples come from (a registered data source)
+    path: str | None = None  # file or folder for npy/csv/images/text; dataset folder override for IDX sets
+    labels_path: str | None = None  # optional .npy/.csv of integer labels beside `path` (npy/csv)
+    label_column: int | None = None  # csv: index of a label column to split off (negative counts from the end)
+    limit: int | None = Field(None, ge=1)  # at most this many training samples (seeded subset)
+    test_limit: int | None = Field(None, ge=1)  # at most this many test samples (seeded subset)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # held-out share when the source has no split of its own
+    normalize: Literal["none", "minmax", "zscore"] = "minmax"  # fitted on the training split, saved with the model
+    samples: int = Field(1000, ge=2)  # random: number of N(0,1) samples (the seed's 1000)
+    dim: int = Field(100, ge=1)  # random: features per sample (the seed's 100)
+    image_size: int = Field(28, ge=4)  # images: side length every image is resized to
+    grayscale: bool = True  # images: convert to one channel (False: RGB)
+    download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
+    max_len: int = Field(64, ge=4)  # text: characters per sample (lines are padded/truncated)
+
+
+class ModelConfig(_Strict):
+    kind: Literal["mlp", "conv"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images
+    widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
+    depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
+    width: int = Field(256, ge=1)  # hidden width used with `depth`
+    latent: int = Field(32, ge=1)  # size of the code z (linear layer, no activation)
+    activation: Activation = "relu"  # hidden activation
+    negative_slope: float = Field(0.01, ge=0.0)  # leaky_relu slope (and prelu's initial slope)
+    init: Init = "kaiming_uniform"  # weight initialisation; kaiming/xavier gains match `activation`
+    init_gain: float = Field(1.0, gt=0.0)  # multiplies every initial weight (>1 builds an exploding net)
+    bias_init: float | None = None  # constant for every hidden bias (None: zero, or PyTorch's for init=default)
+    norm: Literal["none", "batch", "layer"] = "none"  # normalisation after each hidden linear/conv
+    residual: bool = False  # identity skip around each hidden block whose input and output shapes match
+    output: Literal["sigmoid", "identity"] = "sigmoid"  # activation on the reconstruction
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
+    channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
+    kernel_size: int = Field(3, ge=1)  # conv: kernel side
+
+    def hidden_widths(self) -> list[int]:
+        """The encoder's hidden widths after `depth` is taken into account."""
+        return [self.width] * self.depth if self.depth is not None else list(self.widths)
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, ge=0)  # passes over the training split
+    batch_size: int = Field(128, ge=1)  # samples per micro-batch
+    optimizer: Optimizer = "adam"  # a registered optimizer
+    lr: float = Field(1e-3, gt=0.0)  # base learning rate
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)  # momentum/nesterov: velocity decay
+    betas: tuple[float, float] = (0.9, 0.999)  # adam/adamw: moment decay rates
+    eps: float = Field(1e-8, gt=0.0)  # adam/adamw/rmsprop/adagrad: denominator guard
+    alpha: float = Field(0.99, gt=0.0, lt=1.0)  # rmsprop: squared-gradient decay
+    schedule: Schedule = "constant"  # learning-rate schedule, stepped per optimizer step (plateau: per epoch)
+    step_size: int = Field(1000, ge=1)  # step schedule: optimizer steps between decays
+    gamma: float = Field(0.5, gt=0.0, le=1.0)  # step/exponential/plateau decay factor
+    warmup_steps: int = Field(100, ge=0)  # warmup_cosine: linear warm-up length in optimizer steps
+    min_lr: float = Field(0.0, ge=0.0)  # cosine/warmup_cosine floor
+    plateau_patience: int = Field(2, ge=0)  # plateau: epochs without improvement before decaying
+    clip_norm: float | None = Field(None, gt=0.0)  # global-norm clipping threshold
+    clip_value: float | None = Field(None, gt=0.0)  # element-wise clipping threshold
+    clip_agc: float | None = Field(None, gt=0.0)  # adaptive clipping: max unit-wise ||g||/||w|| (Brock et al. 2021)
+    accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
+    l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
+    l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
+    weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay (AdamW-style), distinct from l2
+    latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
+    noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
+    noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed
+    pretrain: Literal["none", "layerwise"] = "none"  # greedy layer-wise pretraining before fine-tuning
+    pretrain_epochs: int = Field(1, ge=1)  # epochs per layer-wise stage
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CPU and CUDA
+    compile: bool = False  # torch.compile the model (falls back with a warning)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: PyTorch's default)
+    log_every: int = Field(50, ge=1)  # optimizer steps between step records in metrics.jsonl
+    checkpoint_every: int | None = Field(None, ge=1)  # also checkpoint every N optimizer steps
+    patience: int | None = Field(None, ge=1)  # early stopping: epochs without test-loss improvement
+    nan_patience: int = Field(3, ge=1)  # consecutive non-finite steps before rolling back
+    max_rollbacks: int = Field(3, ge=0)  # rollbacks (each halving lr) before the run stops
+
+
+class MonitorConfig(_Strict):
+    enabled: bool = True  # gradient/activation statistics in every run
+    sync_every: int = Field(50, ge=1)  # steps per window; device statistics are synced once per window
+    activation_every: int = Field(50, ge=1)  # activation statistics are taken on every Nth step only
+
+
+class Config(_Strict):
+    name: str | None = None  # a label for the run (presets set it)
+    seed: int = 0  # seeds data splits, init, shuffling and noise
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        if self.data.source in ("npy", "csv", "images", "text") and self.data.path is None:
+            raise ValueError(f"data.path is required for data.source={self.data.source}")
+        if self.model.kind == "conv" and not self.model.channels:
+            raise ValueError("model.channels must list at least one stage for model.kind=conv")
+        if self.model.depth is None and not self.model.widths:
+            raise ValueError("model.widths must list at least one width (or set model.depth)")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _format_error(err: ValidationError) -> str:
+    """One line: the dotted key, what was wrong, and the valid values when pydantic knows them."""
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "config"
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        parent = e["loc"][:-1]
+        model: type[BaseModel] = Config
+        for p in parent:
+            ann = model.model_fields[str(p)].annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                model = ann
+        valid = ", ".join(model.model_fields)
+        return f"unknown config key {key!r}; valid keys here: {valid}"
+    if e["type"] == "value_error":
+        return f"invalid config: {msg.removeprefix('Value error, ')}"
+    return f"invalid config value for {key!r}: {msg} (got {e.get('input')!r})"
+
+
+def validate(data: dict[str, Any]) -> Config:
+    """Build a Config from a plain dict, turning validation errors into one-line UserErrors."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise UserError(_format_error(err)) from None
+
+
+def parse_value(text: str) -> Any:
+    """A --set value is a YAML scalar or flow collection: 8, 1e-3, true, null, [64, 32]."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of `data` with dotted keys set: {"model.depth": 8} sets data["model"]["depth"]."""
+    out = copy.deepcopy(data)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise UserError(f"cannot set {key!r}: {p!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
+    return out
+
+
+def parse_set_args(items: list[str]) -> dict[str, Any]:
+    """Turn ["a.b=1", ...] from --set into {"a.b": "1", ...} (values parsed later as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value (e.g. model.depth=8), got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def list_presets() -> dict[str, str]:
+    """Preset name -> its one-line description (the YAML's leading comment)."""
+    out = {}
+    for entry in sorted(resources.files("aegrad.presets").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            first = entry.read_text(encoding="utf-8").splitlines()[0]
+            out[entry.name.removesuffix(".yaml")] = first.lstrip("# ").strip()
+    return out
+
+
+def _preset_dict(name: str) -> dict[str, Any]:
+    presets = list_presets()
+    if name not in presets:
+        raise UserError(f"unknown preset {name!r}; valid: {', '.join(presets)}")
+    text = resources.files("aegrad.presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def _file_dict(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {p} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must hold a mapping of sections (data, model, train, ...)")
+    return data
+
+
+DEFAULT_PRESET = "digits-mlp"
+
+
+def load_config(
+    preset: str | None = None,
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a config: a preset (default digits-mlp) or a YAML file, then dotted overrides."""
+    if preset is not None and path is not None:
+        raise UserError("give a preset or a config file, not both")
+    data = _file_dict(path) if path is not None else _preset_dict(preset or DEFAULT_PRESET)
+    return validate(apply_overrides(data, overrides or {}))
+
+
+def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """A new Config: `cfg` with dotted overrides applied and validated."""
+    return validate(apply_overrides(cfg.to_dict(), overrides))
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,25 @@
+"""Data: registered sources, an IDX reader, seeded splits and a fitted normalisation.
+
+>>> ds = load_dataset(DataConfig(source="digits"), seed=0)
+>>> ds.train_x.shape[1:], ds.sample_shape
+(torch.Size([1, 8, 8]), (1, 8, 8))
+"""
+
+from aegrad.data.base import SourceData, list_sources, register_source
+from aegrad.data.dataset import Dataset, load_dataset
+from aegrad.data.files import decode_lines, encode_lines
+from aegrad.data.idx import read_idx, write_idx
+from aegrad.data.normalize import Normalizer
+
+__all__ = [
+    "Dataset",
+    "Normalizer",
+    "SourceData",
+    "decode_lines",
+    "encode_lines",
+    "list_sources",
+    "load_dataset",
+    "read_idx",
+    "register_source",
+    "write_idx",
+]

@@ -1,0 +1,1 @@
+"""Training: the loop (`fit`), optimizers, schedules, clipping, penalties, checkpoints, DDP."""

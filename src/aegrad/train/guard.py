@@ -1,0 +1,60 @@
+"""The NaN guard: a non-finite loss or gradient never reaches the weights.
+
+A bad step is skipped and counted. After `nan_patience` consecutive bad steps
+the loop rolls back to the last good snapshot and halves the learning rate;
+after `max_rollbacks` rollbacks it stops with a reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class NanGuard:
+    nan_patience: int
+    max_rollbacks: int
+    skipped: int = 0  # bad steps skipped in the whole run
+    consecutive: int = 0  # bad steps in a row right now
+    rollbacks: int = 0
+    lr_scale: float = 1.0  # halved at each rollback; multiplies the schedule's lr
+    _snapshot: dict[str, Any] | None = field(default=None, repr=False)
+
+    def snapshot(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Remember a known-good state (taken at the start and after each finite epoch)."""
+        self._snapshot = {
+            "model": copy.deepcopy(model.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+        }
+
+    def record(self, finite: bool) -> str:
+        """Count one step; returns "ok", "skip" or "rollback" (the caller then calls `rollback`)."""
+        if finite:
+            self.consecutive = 0
+            return "ok"
+        self.skipped += 1
+        self.consecutive += 1
+        return "rollback" if self.consecutive >= self.nan_patience else "skip"
+
+    def rollback(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+        """Restore the snapshot and halve the lr; False when the rollback budget is spent (stop)."""
+        self.consecutive = 0
+        if self.rollbacks >= self.max_rollbacks or self._snapshot is None:
+            return False
+        self.rollbacks += 1
+        self.lr_scale *= 0.5
+        model.load_state_dict(self._snapshot["model"])
+        optimizer.load_state_dict(self._snapshot["optimizer"])
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"skipped": self.skipped, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.skipped = int(state["skipped"])
+        self.rollbacks = int(state["rollbacks"])
+        self.lr_scale = float(state["lr_scale"])

@@ -1,0 +1,367 @@
+"""The training loop: in-memory tensors, a seeded permutation per epoch, one screen of logic.
+
+`fit(cfg, run_dir)` trains the autoencoder the config describes and writes the
+run directory's data files (config, metrics, gradients, findings, weights,
+state, summary). Drawing (plots, HTML) is `aegrad.report`'s job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from aegrad.config import Config, dump_yaml
+from aegrad.data import Dataset, load_dataset
+from aegrad.diagnose import GradientMonitor, diagnose
+from aegrad.models import create_model
+from aegrad.run import (
+    CONFIG,
+    FINDINGS,
+    GRADIENTS,
+    METRICS,
+    SUMMARY,
+    JsonlWriter,
+    atomic_write_text,
+    read_jsonl,
+    write_json,
+)
+from aegrad.train import distributed as dist
+from aegrad.train.callbacks import Callback
+from aegrad.train.checkpoint import load_state, save_state, save_weights
+from aegrad.train.clipping import Clipper
+from aegrad.train.guard import NanGuard
+from aegrad.train.optim import create_optimizer, param_groups
+from aegrad.train.penalties import corrupt, latent_l1, weight_penalty
+from aegrad.train.pretrain import pretrain_layerwise
+from aegrad.train.schedules import create_schedule
+
+log = logging.getLogger("aegrad")
+
+EVAL_BATCH = 2048  # evaluation batch: large, since no graph is kept
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from aegrad.errors import UserError
+
+        raise UserError("train.device=cuda but no CUDA device is available; valid here: auto, cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Mean squared reconstruction error over `x` (model space), in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for i in range(0, len(x), EVAL_BATCH):
+        xb = x[i : i + EVAL_BATCH]
+        total += F.mse_loss(model(xb)["x_hat"].float(), xb, reduction="sum").double()
+    model.train(was_training)
+    return float(total) / max(1, x.numel())
+
+
+def trivial_mse(data: Dataset) -> float:
+    """Test MSE of predicting the per-feature training mean: the bar any model must beat."""
+    mean = data.train_x.mean(dim=0, keepdim=True)
+    return float(((data.test_x - mean) ** 2).mean())
+
+
+def psnr(mse: float, data: Dataset) -> float | None:
+    """Peak signal-to-noise ratio in dB for image data, peak = the training data's range."""
+    if not data.is_image or mse <= 0:
+        return None
+    peak = float(data.train_x.max() - data.train_x.min())
+    return 10.0 * math.log10(peak * peak / mse)
+
+
+@dataclass
+class _Progress:
+    """What a checkpoint must carry besides weights and optimizer state."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # completed optimizer steps
+    best_test: float = math.inf
+    bad_epochs: int = 0  # epochs without improvement (early stopping)
+    train_seconds: float = 0.0
+    train_samples: int = 0
+
+
+def _micro_batches(perm: torch.Tensor, batch: int, accumulate: int):
+    """Yield groups of `accumulate` index tensors; the last group may be short."""
+    idx = list(perm.split(batch))
+    for i in range(0, len(idx), accumulate):
+        yield idx[i : i + accumulate]
+
+
+def fit(cfg: Config, run_dir: str | Path, *, resume: bool = False, callbacks: Sequence[Callback] = ()) -> dict:
+    """Train per `cfg`, writing the run directory; returns the summary (also in summary.json)."""
+    run_dir = Path(run_dir)
+    t = cfg.train
+    rank0 = dist.is_rank0()
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = dist.device_for_rank(resolve_device(t.device))
+    torch.manual_seed(cfg.seed)
+    wall0 = time.perf_counter()
+
+    data = load_dataset(cfg.data, cfg.seed)
+    train_x, test_x = data.train_x.to(device), data.test_x.to(device)
+    model = create_model(cfg.model, data.sample_shape).to(device)
+    if rank0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
+
+    prog = _Progress()
+    state = load_state(run_dir) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+    metrics = JsonlWriter(run_dir / METRICS, truncate_after_step=state["step"] if state else None) if rank0 else None
+    gradlog = JsonlWriter(run_dir / GRADIENTS, truncate_after_step=state["step"] if state else None) if rank0 else None
+    grad_records = read_jsonl(run_dir / GRADIENTS) if state is not None else []  # the diagnosis reads them all
+
+    def emit(record: dict[str, Any]) -> None:
+        if metrics is not None:
+            metrics.write(record)
+        for cb in callbacks:
+            cb.on_log(record)
+
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # shuffling and input noise; CPU so it is portable
+    if t.pretrain == "layerwise" and state is None:
+        pretrain_layerwise(model, train_x, t, generator=gen, device=device, log=emit)
+
+    net = dist.wrap(model)
+    fwd = _maybe_compile(net, t.compile)
+    optimizer = create_optimizer(param_groups(model, t), t)
+    steps_per_epoch = math.ceil(math.ceil(len(train_x) / dist.world_size() / t.batch_size) / t.accumulate)
+    schedule = create_schedule(optimizer, t, total_steps=steps_per_epoch * t.epochs)
+    clipper = Clipper.from_config(t)
+    guard = NanGuard(t.nan_patience, t.max_rollbacks)
+    monitor = (
+        GradientMonitor(model, sync_every=cfg.monitor.sync_every, activation_every=cfg.monitor.activation_every)
+        if cfg.monitor.enabled
+        else None
+    )
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        guard.load_state_dict(state["guard"])
+        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["gen_rng"])
+        if monitor is not None and state.get("monitor") is not None:
+            monitor.load_state_dict(state["monitor"])
+        prog = _Progress(**state["progress"])
+    guard.snapshot(model, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
+    for cb in callbacks:
+        cb.on_fit_start(steps_per_epoch * t.epochs, prog.step)
+
+    stop_reason = "completed"
+    model.train()
+    while prog.epoch < t.epochs and stop_reason == "completed":
+        epoch_t0 = time.perf_counter()
+        perm = dist.shard(torch.randperm(len(train_x), generator=gen)).to(device)
+        loss_sum = torch.zeros((), device=device)
+        log_sum = torch.zeros((), device=device)
+        log_n, epoch_steps, clip_fired = 0, 0, torch.zeros((), device=device)
+        for group in _micro_batches(perm, t.batch_size, t.accumulate):
+            n_group = sum(len(i) for i in group)
+            optimizer.zero_grad(set_to_none=True)
+            loss_total = torch.zeros((), device=device)
+            for k, idx in enumerate(group):
+                x = train_x[idx]
+                with dist.no_sync(net, last=k == len(group) - 1), amp:
+                    out = fwd(corrupt(x, t.noise, t.noise_level, gen))
+                    rec = F.mse_loss(out["x_hat"].float(), x)
+                    loss = rec + latent_l1(out["z"].float(), t.latent_l1)
+                    (loss * (len(idx) / n_group)).backward()
+                loss_total += rec.detach() * (len(idx) / n_group)
+            pen = weight_penalty(model, t.l1, t.l2)
+            if t.l1 or t.l2:
+                (pen["l1"] + pen["l2"]).backward()
+            if monitor is not None:
+                monitor.step(loss_total)
+            clip = clipper(params)
+            finite = torch.isfinite(loss_total) & torch.isfinite(clip["grad_norm"])
+            verdict = guard.record(bool(finite))  # one scalar read: free on CPU, a sync on CUDA
+            if verdict != "ok":
+                if verdict == "rollback" and not guard.rollback(model, optimizer):
+                    stop_reason = f"stopped: non-finite loss or gradients persisted after {guard.rollbacks} rollbacks"
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                continue
+            optimizer.step()
+            schedule.step()
+            if guard.lr_scale != 1.0:
+                for g in optimizer.param_groups:
+                    g["lr"] *= guard.lr_scale
+            prog.step += 1
+            epoch_steps += 1
+            loss_sum += loss_total
+            log_sum += loss_total
+            clip_fired += clip["clipped"]
+            log_n += 1
+            for cb in callbacks:
+                cb.on_step_end(prog.step, prog.epoch)
+            if prog.step % t.log_every == 0:
+                emit(_step_record(prog, log_sum / log_n, optimizer, clip, pen, guard))
+                log_sum, log_n = torch.zeros((), device=device), 0
+            if monitor is not None:
+                _drain(monitor, gradlog, grad_records)
+            if t.checkpoint_every and prog.step % t.checkpoint_every == 0 and rank0:
+                _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog)
+        prog.train_seconds += time.perf_counter() - epoch_t0
+        prog.train_samples += sum(len(i) for i in perm.split(t.batch_size)) * dist.world_size()
+        if stop_reason != "completed":
+            break
+        prog.epoch += 1
+        test_mse = evaluate(model, test_x)
+        schedule.epoch_end(test_mse)
+        record = {
+            "kind": "epoch",
+            "epoch": prog.epoch,
+            "step": prog.step,
+            "train_loss": float(loss_sum) / max(1, epoch_steps),
+            "test_mse": test_mse,
+            "lr": optimizer.param_groups[0]["lr"],
+            "clip_fraction": float(clip_fired) / max(1, epoch_steps),
+            "skipped_steps": guard.skipped,
+            "rollbacks": guard.rollbacks,
+            "wall_s": time.perf_counter() - wall0,
+        }
+        emit(record)
+        for cb in callbacks:
+            cb.on_epoch_end(record)
+        if math.isfinite(test_mse):
+            guard.snapshot(model, optimizer)
+        if test_mse < prog.best_test - 1e-12:
+            prog.best_test, prog.bad_epochs = test_mse, 0
+        else:
+            prog.bad_epochs += 1
+        if rank0:
+            _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog)
+        if t.patience is not None and prog.bad_epochs >= t.patience:
+            stop_reason = f"early stopping: no test improvement for {t.patience} epochs"
+
+    summary = _finish(run_dir, cfg, data, model, monitor, gradlog, grad_records, prog, guard, stop_reason, test_x, wall0)
+    for w in (metrics, gradlog):
+        if w is not None:
+            w.close()
+    for cb in callbacks:
+        cb.on_fit_end(summary)
+    return summary
+
+
+def _step_record(prog, loss, optimizer, clip, pen, guard) -> dict[str, Any]:
+    """A metrics.jsonl step line (the host sync of this window happens here)."""
+    rec = {
+        "kind": "step",
+        "epoch": prog.epoch,
+        "step": prog.step,
+        "loss": float(loss),
+        "lr": optimizer.param_groups[0]["lr"],
+        "grad_norm": float(clip["grad_norm"]),
+        "clipped": float(clip["clipped"]),
+        "skipped_steps": guard.skipped,
+    }
+    for k, v in pen.items():
+        rec[k] = float(v)
+    return rec
+
+
+def _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog) -> None:
+    save_weights(run_dir, model, cfg.model, data.sample_shape, data.normalizer)
+    save_state(
+        run_dir,
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "guard": guard.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "gen_rng": gen.get_state(),
+            "monitor": monitor.state_dict() if monitor is not None else None,
+            "progress": prog.__dict__.copy(),
+            "step": prog.step,
+        },
+    )
+
+
+def _drain(monitor, gradlog, grad_records: list) -> None:
+    """Move the monitor's synced window records to gradients.jsonl and the in-memory history."""
+    for r in monitor.drain():
+        grad_records.append(r)
+        if gradlog is not None:
+            gradlog.write(r)
+
+
+def _finish(run_dir, cfg, data, model, monitor, gradlog, grad_records, prog, guard, stop_reason, test_x, wall0) -> dict:
+    """Evaluate, diagnose, and write weights, findings and summary (rank 0)."""
+    test_mse = evaluate(model, test_x)
+    base = trivial_mse(data)
+    findings = {"healthy": True, "findings": []}
+    if monitor is not None:
+        monitor.flush()
+        _drain(monitor, gradlog, grad_records)
+        findings = diagnose(
+            grad_records,
+            metrics=None,
+            trivial_mse=base,
+            test_mse=test_mse,
+            config=cfg.to_dict(),
+        )
+        monitor.close()
+    summary = {
+        "test_mse": test_mse,
+        "trivial_mse": base,
+        "test_over_trivial": test_mse / base if base > 0 else None,
+        "psnr": psnr(test_mse, data),
+        "epochs": prog.epoch,
+        "steps": prog.step,
+        "samples_per_s": prog.train_samples / prog.train_seconds if prog.train_seconds > 0 else None,
+        "train_s": prog.train_seconds,
+        "wall_s": time.perf_counter() - wall0,
+        "findings": len(findings["findings"]),
+        "healthy": findings["healthy"],
+        "skipped_steps": guard.skipped,
+        "rollbacks": guard.rollbacks,
+        "stop_reason": stop_reason,
+        "train_samples": len(data.train_x),
+        "test_samples": len(data.test_x),
+    }
+    if dist.is_rank0():
+        save_weights(run_dir, model, cfg.model, data.sample_shape, data.normalizer)
+        write_json(run_dir / FINDINGS, findings)
+        write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def _maybe_compile(net: torch.nn.Module, enabled: bool):
+    """torch.compile the model, falling back to eager with one warning if compilation fails."""
+    if not enabled:
+        return net
+    compiled = torch.compile(net)
+    state = {"fn": compiled}
+
+    def call(x):
+        try:
+            return state["fn"](x)
+        except Exception as err:  # noqa: BLE001 - any compiler failure falls back to eager
+            if state["fn"] is net:
+                raise
+            log.warning("torch.compile failed (%s); training in eager mode", str(err).splitlines()[0][:200])
+            state["fn"] = net
+            return net(x)
+
+    return call
