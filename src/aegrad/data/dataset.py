@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aegrad.config import DataConfig
+
 # Imported for their @register_source side effect: the registry is filled before any lookup.
 from aegrad.data import builtin as _builtin  # noqa: F401
 from aegrad.data import files as _files  # noqa: F401
-from aegrad.config import DataConfig
 from aegrad.data.base import SOURCES, SourceData, rng
 from aegrad.data.normalize import Normalizer
 from aegrad.errors import UserError
@@ -43,6 +44,13 @@ class Dataset:
             top = max(top, int(self.test_y.max()))
         return top + 1
 
+    def __repr__(self) -> str:  # the dataclass default would print every tensor
+        labels = f", {self.num_classes} classes" if self.train_y is not None else ""
+        return (
+            f"Dataset({self.name!r}: {len(self.train_x)} train / {len(self.test_x)} test of "
+            f"{self.sample_shape}{labels}, normalize={self.normalizer.kind!r})"
+        )
+
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded (train, test) index arrays; each split keeps at least one sample (needs n >= 2)."""
@@ -58,8 +66,14 @@ def subset(n: int, limit: int | None, seed: int, stream: int) -> np.ndarray | No
     return np.sort(rng(seed, stream).choice(n, size=limit, replace=False))
 
 
-def _take(a: np.ndarray | None, idx: np.ndarray | None) -> np.ndarray | None:
-    return a if a is None or idx is None else a[idx]
+Arrays = tuple[np.ndarray, np.ndarray | None]  # (x, y): samples and their optional labels
+
+
+def _take(xy: Arrays, idx: np.ndarray | None) -> Arrays:
+    x, y = xy
+    if idx is None:
+        return x, y
+    return x[idx], None if y is None else y[idx]
 
 
 def _to_x(a: np.ndarray) -> Tensor:
@@ -71,12 +85,12 @@ def _to_y(a: np.ndarray | None) -> Tensor | None:
     return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
 
 
-def _splits(data: SourceData, cfg: DataConfig, seed: int) -> tuple[np.ndarray, ...]:
-    """(train_x, train_y, test_x, test_y) as arrays, the source's own split kept when it has one."""
+def _splits(data: SourceData, cfg: DataConfig, seed: int) -> tuple[Arrays, Arrays]:
+    """((train_x, train_y), (test_x, test_y)), the source's own split kept when it has one."""
     if data.test_x is not None:
-        return data.x, data.y, data.test_x, data.test_y
+        return (data.x, data.y), (data.test_x, data.test_y)
     train, test = split(len(data.x), cfg.test_fraction, seed)
-    return data.x[train], _take(data.y, train), data.x[test], _take(data.y, test)
+    return _take((data.x, data.y), train), _take((data.x, data.y), test)
 
 
 def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
@@ -90,12 +104,10 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     except KeyError as err:
         raise UserError(err.args[0]) from None
     data = source(cfg, seed)
-    train_x, train_y, test_x, test_y = _splits(data, cfg, seed)
+    train, test = _splits(data, cfg, seed)
     # Subset before the float copy: 60k uint8 images cost 47 MB, as float32 188 MB.
-    keep = subset(len(train_x), cfg.limit, seed, _LIMIT)
-    train_x, train_y = _take(train_x, keep), _take(train_y, keep)
-    keep = subset(len(test_x), cfg.test_limit, seed, _TEST_LIMIT)
-    test_x, test_y = _take(test_x, keep), _take(test_y, keep)
+    train_x, train_y = _take(train, subset(len(train[0]), cfg.limit, seed, _LIMIT))
+    test_x, test_y = _take(test, subset(len(test[0]), cfg.test_limit, seed, _TEST_LIMIT))
 
     tx, vx = _to_x(train_x), _to_x(test_x)
     normalizer = Normalizer(cfg.normalize).fit(tx)

@@ -24,23 +24,24 @@ def _open_file(path: Path, what: str) -> Path:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    with open(_open_file(path, "npy file"), "rb") as f:
+        # Without this check numpy would try the file as a pickle and suggest allow_pickle.
+        if f.read(6) != b"\x93NUMPY":
+            raise UserError(f"{path} is not a .npy file (no NumPy header); save arrays with np.save(path, x)")
     try:
         # allow_pickle=False: a .npy of Python objects could run code when loaded.
-        arr = np.load(_open_file(path, "npy file"), allow_pickle=False)
-    except UserError:
-        raise
+        arr: np.ndarray = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
         raise UserError(f"cannot read {path} as a .npy array: {str(err).splitlines()[0]}") from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        raise UserError(f"{path} is an .npz archive; save one array with np.save(path, x)")
     return arr
 
 
 def _csv_layout(path: Path) -> tuple[str, int]:
-    """(delimiter, rows to skip): a first row that is not all numbers is a header."""
+    """(delimiter, lines to skip): a first row that is not all numbers is a header."""
     try:
         with open(_open_file(path, "csv file"), encoding="utf-8") as f:
-            first = next((line for line in f if line.strip()), "")
+            numbered = ((n, line) for n, line in enumerate(f, 1) if line.strip())
+            n, first = next(numbered, (0, ""))
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a UTF-8 text CSV file") from None
     if not first:
@@ -50,18 +51,35 @@ def _csv_layout(path: Path) -> tuple[str, int]:
         [float(v) for v in first.strip().split(delimiter)]
         return delimiter, 0
     except ValueError:
-        return delimiter, 1
+        return delimiter, n  # skip through the header line (blank lines before it included)
 
 
 def _load_csv(path: Path) -> np.ndarray:
     delimiter, skip = _csv_layout(path)
     try:
         arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8")
-    except (ValueError, UnicodeDecodeError) as err:
-        # numpy names the row and column; its advice about `usecols` does not apply here.
-        reason = str(err).splitlines()[0].split("; use `usecols`")[0]
-        raise UserError(f"{path} is not a numeric CSV: {reason}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{path} is not a numeric CSV: {_first_bad_line(path, delimiter, skip)}") from None
     return arr
+
+
+def _first_bad_line(path: Path, delimiter: str, skip: int) -> str:
+    """Why np.loadtxt failed, with a 1-based line number a text editor shows (error path only)."""
+    width = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if n <= skip or not line.strip() or line.lstrip().startswith("#"):  # as np.loadtxt skips
+                continue
+            fields = line.strip().split(delimiter)
+            width = width or len(fields)
+            if len(fields) != width:
+                return f"line {n} has {len(fields)} values, earlier lines {width}"
+            for value in fields:
+                try:
+                    float(value)
+                except ValueError:
+                    return f"line {n} holds {value.strip()!r}, not a number"
+    return "values numpy cannot parse"
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -83,7 +101,7 @@ def _labels(values: np.ndarray, n: int, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _with_labels(cfg: DataConfig, x: np.ndarray, y: np.ndarray | None, where: str) -> SourceData:
+def _with_labels(cfg: DataConfig, x: np.ndarray, y: np.ndarray | None) -> SourceData:
     if cfg.labels_path is not None:
         if y is not None:
             raise UserError("give data.label_column or data.labels_path, not both")
@@ -104,7 +122,7 @@ def npy(cfg: DataConfig, seed: int) -> SourceData:
         x = x[:, None]  # one channel
     if cfg.label_column is not None:
         raise UserError("data.label_column applies to csv files; for npy give data.labels_path")
-    return _with_labels(cfg, x, None, str(path))
+    return _with_labels(cfg, x, None)
 
 
 @register_source("csv")
@@ -121,7 +139,7 @@ def csv(cfg: DataConfig, seed: int) -> SourceData:
         y = _labels(x[:, col], len(x), f"{path} column {cfg.label_column}")
         x = np.delete(x, col, axis=1)
     check_samples(x, str(path))
-    return _with_labels(cfg, x, y, str(path))
+    return _with_labels(cfg, x, y)
 
 
 # ---------------------------------------------------------------- images
@@ -132,8 +150,7 @@ def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
-            im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            return np.asarray(im.convert(mode).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise UserError(f"cannot read image {path}: {str(err).splitlines()[0]}") from None
 

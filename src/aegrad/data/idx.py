@@ -48,9 +48,7 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[code])
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(data) - header != expected:
-        raise UserError(
-            f"{name}: IDX dims {dims} need {expected} bytes of values, file has {len(data) - header}"
-        )
+        raise UserError(f"{name}: IDX dims {dims} need {expected} bytes of values, file has {len(data) - header}")
     values = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     # uint8 (all of MNIST) has no byte order; wider types are converted once here.
     return values if dtype.itemsize == 1 else values.astype(dtype.newbyteorder("="))

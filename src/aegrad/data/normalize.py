@@ -12,14 +12,18 @@ from torch import Tensor
 
 from aegrad.errors import UserError
 
-# zscore: a feature whose training std is below this share of the data's overall
-# std is divided by the floor instead. Constant border pixels (std 0 in train)
-# would otherwise turn a single non-zero test pixel into a value near 1e8.
-RELATIVE_STD_FLOOR = 1e-2
-ABSOLUTE_STD_FLOOR = 1e-8
+# zscore floors. Image-shaped samples (C, H, W) share one unit, so a pixel whose
+# training std is below this share of the overall pixel std is divided by the
+# floor instead: a border pixel that is always 0 in training would otherwise turn
+# one bright test pixel into ~1e10 (with the floor, fashion-mnist stays under ~30).
+# Vector samples (D,) may mix units (income next to age), so a global floor would
+# squash small-scale features; there only features constant up to rounding
+# (std <= 1e-8 of the feature's largest |value|) are left unscaled (scale 1), as scikit-learn does.
+IMAGE_STD_FLOOR = 0.1
+CONSTANT_RTOL = 1e-8
 
 
-def _fit_none(x: Tensor) -> tuple[Tensor, Tensor]:  # noqa: ARG001 - same signature as the others
+def _fit_none(x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.zeros(()), torch.ones(())
 
 
@@ -36,9 +40,13 @@ def _fit_zscore(x: Tensor) -> tuple[Tensor, Tensor]:
     xd = x.double()
     mean = xd.mean(0)
     std = xd.std(0, unbiased=False)
-    overall = xd.std(unbiased=False).item()
-    floor = max(RELATIVE_STD_FLOOR * overall, ABSOLUTE_STD_FLOOR) if overall > 0 else 1.0
-    return mean.float(), std.clamp_min(floor).float()
+    if x.ndim > 2:  # image-shaped: one unit for all features
+        overall = xd.std(unbiased=False)
+        std = std.clamp_min(IMAGE_STD_FLOOR * overall) if overall > 0 else torch.ones_like(std)
+    else:
+        constant = std <= CONSTANT_RTOL * xd.abs().amax(0)  # per feature: units may differ
+        std = torch.where(constant, torch.ones_like(std), std)
+    return mean.float(), std.float()
 
 
 # The one table of kinds; config.py's Literal for data.normalize must list the same names.
@@ -51,7 +59,7 @@ class Normalizer:
 
     ``none``: identity. ``minmax``: the training split's global min/max map to [0, 1].
     ``zscore``: per-feature mean 0 and std 1 over training samples (std floored, see
-    ``RELATIVE_STD_FLOOR``). ``offset_``/``scale_`` broadcast against ``(N, *sample_shape)``.
+    ``IMAGE_STD_FLOOR``). ``offset_``/``scale_`` broadcast against ``(N, *sample_shape)``.
     """
 
     def __init__(self, kind: str = "none") -> None:

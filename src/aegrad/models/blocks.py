@@ -118,7 +118,7 @@ class ConvTransposeBlock(Block):
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        output_padding: int,
+        output_padding: int | tuple[int, int],
         activation: str | None,
         *,
         negative_slope: float = 0.01,

@@ -21,7 +21,6 @@ class NanGuard:
     skipped: int = 0  # bad steps skipped in the whole run
     consecutive: int = 0  # bad steps in a row right now
     rollbacks: int = 0
-    lr_scale: float = 1.0  # halved at each rollback; multiplies the schedule's lr
     _snapshot: dict[str, Any] | None = field(default=None, repr=False)
 
     def snapshot(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -41,20 +40,20 @@ class NanGuard:
         return "rollback" if self.consecutive >= self.nan_patience else "skip"
 
     def rollback(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
-        """Restore the snapshot and halve the lr; False when the rollback budget is spent (stop)."""
+        """Restore the snapshot; False when the rollback budget is spent (stop). The caller halves the lr."""
         self.consecutive = 0
+        if self._snapshot is not None:
+            # Restore even when the budget is spent: the run then stops with its last good weights.
+            model.load_state_dict(self._snapshot["model"])
+            optimizer.load_state_dict(self._snapshot["optimizer"])
         if self.rollbacks >= self.max_rollbacks or self._snapshot is None:
             return False
         self.rollbacks += 1
-        self.lr_scale *= 0.5
-        model.load_state_dict(self._snapshot["model"])
-        optimizer.load_state_dict(self._snapshot["optimizer"])
         return True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"skipped": self.skipped, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
+        return {"skipped": self.skipped, "rollbacks": self.rollbacks}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.skipped = int(state["skipped"])
         self.rollbacks = int(state["rollbacks"])
-        self.lr_scale = float(state["lr_scale"])

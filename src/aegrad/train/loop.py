@@ -79,7 +79,7 @@ def trivial_mse(data: Dataset) -> float:
 
 def psnr(mse: float, data: Dataset) -> float | None:
     """Peak signal-to-noise ratio in dB for image data, peak = the training data's range."""
-    if not data.is_image or mse <= 0:
+    if not data.is_image or not 0 < mse < math.inf:
         return None
     peak = float(data.train_x.max() - data.train_x.min())
     return 10.0 * math.log10(peak * peak / mse)
@@ -196,16 +196,15 @@ def fit(cfg: Config, run_dir: str | Path, *, resume: bool = False, callbacks: Se
             finite = torch.isfinite(loss_total) & torch.isfinite(clip["grad_norm"])
             verdict = guard.record(bool(finite))  # one scalar read: free on CPU, a sync on CUDA
             if verdict != "ok":
-                if verdict == "rollback" and not guard.rollback(model, optimizer):
-                    stop_reason = f"stopped: non-finite loss or gradients persisted after {guard.rollbacks} rollbacks"
-                    break
+                if verdict == "rollback":
+                    if not guard.rollback(model, optimizer):
+                        stop_reason = f"stopped: non-finite loss or gradients persisted after {guard.rollbacks} rollbacks"
+                        break
+                    schedule.scale(0.5)  # the halving lives in the schedule's state, so it survives resume
                 optimizer.zero_grad(set_to_none=True)
                 continue
             optimizer.step()
             schedule.step()
-            if guard.lr_scale != 1.0:
-                for g in optimizer.param_groups:
-                    g["lr"] *= guard.lr_scale
             prog.step += 1
             epoch_steps += 1
             loss_sum += loss_total
@@ -276,7 +275,7 @@ def _step_record(prog, loss, optimizer, clip, pen, guard) -> dict[str, Any]:
         "skipped_steps": guard.skipped,
     }
     for k, v in pen.items():
-        rec[k] = float(v)
+        rec[k] = float(v.detach())
     return rec
 
 

@@ -1,0 +1,139 @@
+"""bench.json -> Markdown, for the terminal and for pasting into the README as is.
+
+Only formats: every number comes from the JSON, so the README never holds a
+number that a run did not produce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.spec import AEGRAD, CONTESTANTS, PEERS
+
+
+def _n(x: float | None, fmt: str = ",.0f", unit: str = "") -> str:
+    return "—" if x is None else f"{x:{fmt}}{unit}"
+
+
+def _met(t: dict[str, Any]) -> str:
+    return {True: "yes", False: "no", None: "not measured"}[t.get("met")]
+
+
+def _architecture(task: dict[str, Any]) -> str:
+    sizes = [task["input_dim"], *task["widths"], task["latent"], *reversed(task["widths"]), task["input_dim"]]
+    return "-".join(str(s) for s in sizes)
+
+
+def rt1_table(res: dict[str, Any]) -> list[str]:
+    rt1, ratios = res["rt1"], res["ratios"]
+    lines = [
+        "| contestant | samples/s, median (min–max) | test MSE | wall s | peak RSS MiB | aegrad ÷ it |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in CONTESTANTS:
+        e = rt1.get(name)
+        if e is None:
+            continue
+        sps = e["samples_per_s"]
+        ratio = ratios.get(f"aegrad_vs_{name}")
+        lines.append(
+            f"| {name} | {_n(sps['median'])} ({_n(sps['min'])}–{_n(sps['max'])}) | {e['test_mse']:.5f} "
+            f"| {e['wall_s']:.1f} | {e['peak_rss_mib']:.0f} | {_n(ratio, '.2f', '×')} |"
+        )
+    return lines
+
+
+def targets_table(res: dict[str, Any]) -> list[str]:
+    t = res["targets"]
+    seed = res["seed_reference"]
+    speed, mse = t["speedup_vs_fastest_peer"], t["test_mse_vs_best_peer"]
+    tf_wall = seed.get("tensorflow_wall_s")
+    seed_value = f"aegrad {_n(seed.get('aegrad_wall_s'), '.2f', ' s')}"
+    if tf_wall is not None:
+        seed_value += f", TensorFlow {tf_wall:.2f} s ({_n(seed.get('speedup'), '.1f', '×')} faster)"
+    ceiling = t["ceiling_fraction"]
+    rows = [
+        (
+            "throughput vs fastest peer" + (f" ({speed['peer']})" if speed.get("peer") else ""),
+            _n(speed["value"], ".2f", "×"),
+            f"≥ {speed['target']:.2f}×",
+            _met(speed),
+        ),
+        (
+            "training FLOP/s vs fp32 matmul ceiling",
+            f"{_n(res['aegrad_gflops'], '.1f')} of {_n(res['matmul_gflops'], '.1f')} GFLOP/s = {_n(ceiling['value'], '.0%')}",
+            f"≥ {ceiling['target']:.0%}",
+            _met(ceiling),
+        ),
+        (
+            "test MSE vs best peer" + (f" ({mse['peer']}: {mse['target']:.5f})" if mse.get("peer") else ""),
+            _n(mse["value"], ".5f"),
+            "≤ best peer",
+            _met(mse),
+        ),
+        (
+            "monitor overhead",
+            _n(res["monitor_overhead_pct"], ".1f", " %"),
+            f"≤ {t['monitor_overhead_pct']['target']:.0f} %",
+            _met(t["monitor_overhead_pct"]),
+        ),
+        (
+            "seed-reference, whole process",
+            seed_value,
+            f"≤ {t['seed_reference_wall_s']['target']:.0f} s",
+            _met(t["seed_reference_wall_s"]),
+        ),
+    ]
+    lines = ["| target | measured | goal | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+def scaling_tables(res: dict[str, Any]) -> list[str]:
+    sc = res.get("scaling") or {}
+    if not sc:
+        return []
+    lines = [f"Scaling (aegrad, monitor on, {sc['steps']} steps per point):", ""]
+    for key, label in (("batch_size", "batch size"), ("depth", "depth (× width)")):
+        lines += [f"| {label} | samples/s | GFLOP/s | of ceiling | peak RSS MiB |", "|---:|---:|---:|---:|---:|"]
+        for p in sc[key]:
+            name = str(p[key]) + (f" × {p['width']}" if key == "depth" else "")
+            if "error" in p:
+                lines.append(f"| {name} | failed: {p['error']} | | | |")
+                continue
+            lines.append(
+                f"| {name} | {_n(p['samples_per_s'])} | {p['gflops']:.1f} "
+                f"| {_n(p['ceiling_fraction'], '.0%')} | {p['peak_rss_mib']:.0f} |"
+            )
+        lines.append("")
+    return lines
+
+
+def render(res: dict[str, Any]) -> str:
+    task = res["settings"]["task"]
+    versions = res["machine"]["versions"]
+    ran = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
+    lines = [
+        f"RT1: Fashion-MNIST dense autoencoder {_architecture(task)}, ReLU, sigmoid output, MSE, "
+        f"Adam {task['lr']:g}, batch {task['batch_size']}, {task['epochs']} epochs, "
+        f"{task['threads']} threads, {res['settings']['repeats']} runs each, interleaved"
+        + (" (--quick: tiny, not a measurement)" if res["settings"]["quick"] else "")
+        + ".",
+        f"Machine: {res['machine']['name']}; {ran}; {res['date']}.",
+        "",
+    ]
+    if res["rt1"]:
+        lines += rt1_table(res) + [""]
+    lines += targets_table(res) + [""]
+    lines += scaling_tables(res)
+    notes = [f"- skipped {k}: {v}" for k, v in res.get("skipped", {}).items()]
+    notes += [f"- failed {k}: {v}" for k, v in res.get("failed", {}).items()]
+    if notes:
+        lines += notes + [""]
+    lines.append(
+        "samples/s counts training time only; wall s is the whole process (start-up, data, training, "
+        "evaluation); peak RSS is each run's own process. Peers: "
+        + ", ".join(p for p in PEERS)
+        + f"; aegrad = {AEGRAD} with its gradient monitor on."
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,579 @@
+"""Detectors: the monitor's window records (and the loss against the trivial baseline) → findings.
+
+``diagnose(records, ...)`` is a pure function over gradients.jsonl records (monitor.py documents
+the format); it runs every registered detector and returns the findings.json object::
+
+    {"healthy": bool,
+     "findings": [{"kind": "vanishing_gradient" | "exploding_gradient" | "dead_units" |
+                           "saturation" | "stalled_loss" | "update_ratio",
+                   "severity": "warning" | "error",
+                   "layers": [...],            # parameterised layers or activation modules involved
+                   "evidence": {...},          # the numbers that triggered it
+                   "explanation": "...",
+                   "remedies": [{"patch": {"model.activation": "leaky_relu"}, "why": "...", "name": "..."}]}]}
+
+A verdict joins gradient evidence to the loss measured against the trivial baseline (predicting
+the training mean): vanishing gradients, a learning rate too small, and depth that hurts with
+healthy gradients are different findings. "Sustained" means: true in at least half of the
+windows of the second half of the run (early transients — Adam's large first updates, a
+sigmoid net's first windows before it recovers — are not findings).
+
+Thresholds are named constants below, each with its source and the measurements that placed it
+(Fashion-MNIST 3000-sample subset and scikit-learn digits, batch 128/64, CPU; "first/last" is
+the first parameterised layer's gradient RMS over the last one's).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aegrad.diagnose.remedies import RunConfig, format_patch, remedies_for
+from aegrad.registry import Registry
+
+# The loss is "stalled" when the test MSE (else the last window's training loss) is at least this
+# share of the trivial predictor's MSE. Failing runs measured here sit at 1.0–1.8× trivial;
+# every run that learned anything reached ≤ 0.84× (sigmoid/xavier/Adam, slowest) — healthy
+# relu/Adam MLPs 0.11–0.58×, the seed's N(0,1) reference 0.74×.
+STALL_FRACTION = 0.95
+
+# Vanishing: first/last gradient RMS below this ("orders of magnitude"; Glorot & Bengio 2010,
+# Fig. 7, show gradients shrinking toward the input in sigmoid/tanh nets). Measured failures:
+# sigmoid + default init + SGD ≈ 3e-4, 1e-7, 2e-14 at 2, 4, 8 hidden layers per side (×0.14 per
+# layer, from the first step); tanh/xavier at depth 16, lr 1.0 decays to 1.6e-4 as it fails.
+# Healthy: relu/kaiming/Adam 0.6–3.8 at every depth, a conv AE 0.4–1.2, tanh/xavier 0.15–3.
+VANISH_RATIO = 1e-2
+
+# Dead ReLU units, measured per sampled batch (a unit silent for every sample). Healthy relu
+# nets reach 0.45 (digits preset, batch 64) and 0.42 (conv AE decoder); bias −5: 1.0. Dying
+# ReLUs: Maas et al. 2013; Lu et al. 2019.
+DEAD_WARN = 0.7
+DEAD_ERROR = 0.95
+
+# Saturated sigmoid/tanh unit values (within 1% of a bound). Healthy: tanh/xavier ≤ 0.37,
+# sigmoid/xavier/Adam ≤ 0.11; inputs ×100 saturate the first sigmoid layer at 0.82 from the first
+# window and 1.0 later (Glorot & Bengio 2010 §3.1: saturated top hidden layer stalls learning).
+SATURATION_WARN = 0.5
+SATURATION_ERROR = 0.9
+# An output activation is judged only when the loss is stalled: a reconstruction's sigmoid
+# legitimately sits near 0 on background pixels (0.18–0.36 measured on healthy runs), while a
+# net with ×20 init pins it at 1.0.
+OUTPUT_SATURATION = 0.9
+
+# Exploding: any non-finite gradient or loss; gradient norm growing this much over the run
+# (healthy runs never exceeded 5× the first window); one update as large as the weights
+# (update ratio ≥ 1: Adam at lr 1.0 measured 2–7, diverging SGD 2–1e10, a learning SGD lr 10
+# run ≤ 0.24); hidden ReLU-family activations growing this much with depth (×20 init: 2.5e5;
+# healthy ≤ 15).
+EXPLODE_GROWTH = 1e2
+EXPLODE_UPDATE_RATIO = 1.0
+ACTIVATION_GROWTH = 1e3
+
+# Update-to-weight ratio ‖ΔW‖/‖W‖ per step: ~1e-3 trains well (Karpathy, CS231n notes, "ratio of
+# weights:updates"); flagged when sustained 100× away. Healthy Adam runs measured 6.7e-4–2.4e-2.
+UPDATE_RATIO_LOW = 1e-5
+UPDATE_RATIO_HIGH = 1e-1
+
+# Without a trivial baseline, the loss is "not improving" when the last window's mean loss is
+# within 1% of the first window's, over at least this many windows.
+STALL_MIN_WINDOWS = 4
+STALL_MIN_IMPROVEMENT = 0.01
+
+KINDS = ("exploding_gradient", "dead_units", "saturation", "vanishing_gradient", "stalled_loss", "update_ratio")
+
+
+def _f(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _sig(x: float, digits: int = 3) -> float | None:
+    """A number rounded to `digits` significant figures for evidence (None if not finite)."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def _sustained(flags: list[bool]) -> bool:
+    """True in at least half of the windows of the run's second half."""
+    if not flags:
+        return False
+    tail = flags[len(flags) // 2 :]
+    return 2 * sum(tail) >= len(tail)
+
+
+class RunView:
+    """The records as arrays (windows × layers, NaN where missing) plus the loss baseline."""
+
+    def __init__(
+        self,
+        records: list[dict[str, Any]],
+        metrics: list[dict[str, Any]] | None,
+        trivial_mse: float | None,
+        test_mse: float | None,
+        config: Any,
+    ) -> None:
+        layers = records[-1]["layers"] if records else []
+        self.records = [r for r in records if r["layers"] == layers]
+        self.layers: list[str] = list(layers)
+        self.cfg = RunConfig(config)
+        self.config = self.cfg.data
+
+        def mat(get: Callable[[dict[str, Any]], list[Any] | None]) -> np.ndarray:
+            rows = [[_f(v) for v in (get(r) or [None] * len(layers))] for r in self.records]
+            return np.array(rows, dtype=float).reshape(len(self.records), len(layers))
+
+        self.rms = mat(lambda r: r["grad_rms"])
+        self.norm_mean = mat(lambda r: r["grad_norm"]["mean"])
+        self.norm_max = mat(lambda r: r["grad_norm"]["max"])
+        self.update = mat(lambda r: r.get("update_ratio"))
+        self.nonfinite = [int(r.get("nonfinite_steps", 0)) for r in self.records]
+        self.loss = np.array([_f((r.get("loss") or {}).get("mean")) for r in self.records], dtype=float)
+        self.steps = [int(r["step"]) for r in self.records]
+
+        if test_mse is None and metrics:
+            epochs = [m for m in metrics if m.get("kind") == "epoch" and m.get("test_mse") is not None]
+            if epochs:
+                test_mse = float(epochs[-1]["test_mse"])
+        self.trivial_mse = trivial_mse if trivial_mse is not None and math.isfinite(trivial_mse) else None
+        self.test_mse = test_mse if test_mse is not None and math.isfinite(test_mse) else None
+        self._args = (metrics, self.trivial_mse, self.test_mse, config)
+
+    def until_divergence(self) -> RunView:
+        """The view of the windows before the first non-finite one: after it, statistics are noise."""
+        first = next((i for i, n in enumerate(self.nonfinite) if n), None)
+        if first is None:
+            return self
+        return RunView(self.records[:first], *self._args)
+
+    @property
+    def windows(self) -> int:
+        return len(self.records)
+
+    def final_mse(self) -> float | None:
+        """Test MSE if known, else the last finite window loss."""
+        if self.test_mse is not None:
+            return self.test_mse
+        finite = self.loss[np.isfinite(self.loss)]
+        return float(finite[-1]) if finite.size else None
+
+    def stalled(self) -> bool | None:
+        """Whether the loss sits at the trivial baseline; None when that baseline is unknown."""
+        mse = self.final_mse()
+        if self.trivial_mse is None or self.trivial_mse <= 0 or mse is None:
+            return None
+        return mse >= STALL_FRACTION * self.trivial_mse
+
+    def loss_evidence(self) -> dict[str, Any]:
+        mse = self.final_mse()
+        out: dict[str, Any] = {}
+        if self.test_mse is not None:
+            out["test_mse"] = _sig(self.test_mse)
+        if self.trivial_mse is not None:
+            out["trivial_mse"] = _sig(self.trivial_mse)
+            if mse is not None and self.trivial_mse > 0:
+                out["mse_over_trivial"] = _sig(mse / self.trivial_mse)
+        return out
+
+    def activation_windows(self) -> list[dict[str, dict[str, Any]]]:
+        """Activation entries of the windows that have a sample, in order."""
+        return [r["activations"] for r in self.records if r.get("activations")]
+
+    def first_last_ratio(self) -> np.ndarray:
+        """Per window, first layer's gradient RMS over the last layer's (NaN where undefined)."""
+        if len(self.layers) < 2:
+            return np.full(self.windows, math.nan)
+        first, last = self.rms[:, 0], self.rms[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where((last > 0) & np.isfinite(first), first / last, math.nan)
+        return r
+
+
+def vanishing_evidence(view: RunView) -> dict[str, Any] | None:
+    """Gradient-side vanishing test (sustained first/last RMS ratio below VANISH_RATIO), loss aside."""
+    ratio = view.first_last_ratio()
+    valid = [float(x) for x in ratio if math.isfinite(x)]
+    if not valid or not _sustained([x < VANISH_RATIO for x in valid]):
+        return None
+    tail = valid[len(valid) // 2 :]
+    med = float(np.median(tail))
+    w = max(i for i in range(view.windows) if math.isfinite(ratio[i]))
+    last_rms = view.rms[w]
+    layers = [n for n, g in zip(view.layers, last_rms) if math.isfinite(g) and g < VANISH_RATIO * last_rms[-1]]
+    per_layer = med ** (1.0 / (len(view.layers) - 1)) if med > 0 else 0.0
+    return {
+        "first_last_rms_ratio": _sig(med),
+        "per_layer_factor": _sig(per_layer),
+        "first_layer_rms": _sig(float(last_rms[0])),
+        "last_layer_rms": _sig(float(last_rms[-1])),
+        "windows_below": f"{sum(x < VANISH_RATIO for x in tail)}/{len(tail)}",
+        "layers": layers,
+    }
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A named check over a RunView; `order` ranks its findings (root causes first)."""
+
+    name: str
+    order: int
+    superseded_by: tuple[str, ...]  # dropped when one of these kinds is also found
+    fn: Callable[[RunView], list[dict[str, Any]]]
+
+
+DETECTORS: Registry[Detector] = Registry("detector")
+
+
+def detector(
+    name: str, order: int, superseded_by: tuple[str, ...] = ()
+) -> Callable[[Callable[[RunView], list[dict[str, Any]]]], Detector]:
+    def deco(fn: Callable[[RunView], list[dict[str, Any]]]) -> Detector:
+        d = Detector(name=name, order=order, superseded_by=superseded_by, fn=fn)
+        DETECTORS.register(name)(d)
+        return d
+
+    return deco
+
+
+def list_detectors() -> list[str]:
+    return DETECTORS.names()
+
+
+def _finding(
+    view: RunView,
+    kind: str,
+    severity: str,
+    layers: list[str],
+    evidence: dict[str, Any],
+    explanation: str,
+    remedy_kind: str | None = None,
+    exclude: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    remedies = [r for r in remedies_for(remedy_kind or kind, view.config) if r["name"] not in exclude]
+    return {
+        "kind": kind,
+        "severity": severity,
+        "layers": layers,
+        "evidence": evidence,
+        "explanation": explanation,
+        "remedies": [{"patch": r["patch"], "why": r["why"], "name": r["name"]} for r in remedies],
+    }
+
+
+# -- detectors ------------------------------------------------------------------------------
+
+
+@detector("exploding_gradient", order=0)
+def detect_exploding(view: RunView) -> list[dict[str, Any]]:
+    evidence: dict[str, Any] = {}
+    layers: set[str] = set()
+    reasons: list[str] = []
+    hard = False
+
+    nonfinite = sum(view.nonfinite)
+    if nonfinite:
+        first = next(i for i, n in enumerate(view.nonfinite) if n)
+        evidence["nonfinite_steps"] = nonfinite
+        evidence["first_nonfinite_window_step"] = view.steps[first]
+        layers.update(n for j, n in enumerate(view.layers) if not np.isfinite(view.norm_max[first, j]))
+        reasons.append(f"{nonfinite} steps had a non-finite gradient or loss")
+        hard = True
+
+    peak = np.nanmax(np.where(np.isfinite(view.norm_mean), view.norm_mean, np.nan), axis=1, initial=-np.inf)
+    peak = [float(p) for p in peak if math.isfinite(p)]
+    if len(peak) >= 2:
+        head, tail = float(np.median(peak[: len(peak) // 2])), float(np.median(peak[len(peak) // 2 :]))
+        growth = tail / head if head > 0 else 0.0
+        if growth >= EXPLODE_GROWTH:
+            evidence["grad_norm_growth"] = _sig(growth)
+            reasons.append(f"the largest layer gradient norm grew {growth:.0e}x from the first half of the run to the second")
+
+    with np.errstate(invalid="ignore"):
+        big = np.nanmax(view.update, axis=0, initial=-np.inf) if view.update.size else np.array([])
+    over = [n for n, u in zip(view.layers, big) if math.isfinite(u) and u >= EXPLODE_UPDATE_RATIO]
+    if over:
+        evidence["max_update_ratio"] = _sig(float(np.nanmax(big[np.isfinite(big)])))
+        layers.update(over)
+        reasons.append("single updates were as large as the weights themselves (update ratio >= 1)")
+        hard = True
+
+    growth_flags, growth_vals, growth_acts = [], [], []
+    for acts in view.activation_windows():
+        hidden = [(n, a) for n, a in acts.items() if a["family"] in ("relu", "leaky") and not a.get("output")]
+        scale = [(n, math.hypot(_f(a["mean"]), _f(a["std"])), _f(a["dead"])) for n, a in hidden]
+        scale = [(n, s, d) for n, s, d in scale if math.isfinite(s)]
+        if len(scale) < 2 or not scale[0][1] > 0 or scale[0][2] >= 0.9:
+            continue
+        top = max(scale[1:], key=lambda t: t[1])
+        g = top[1] / scale[0][1]
+        growth_flags.append(g >= ACTIVATION_GROWTH)
+        growth_vals.append(g)
+        growth_acts.append(top[0])
+    if _sustained(growth_flags):
+        g = float(np.median(growth_vals[len(growth_vals) // 2 :]))
+        evidence["activation_growth"] = _sig(g)
+        layers.update(a for a, f in zip(growth_acts, growth_flags) if f)
+        reasons.append(f"hidden activations grow {g:.0e}x from the first layer to the deepest")
+
+    if not reasons:
+        return []
+    stalled = view.stalled()
+    severity = "error" if hard or stalled else "warning"
+    evidence.update(view.loss_evidence())
+    explanation = (
+        "Gradients or activations blow up: "
+        + "; ".join(reasons)
+        + ". Each layer multiplies the signal by more than 1, so the effect compounds with depth"
+        + (
+            " — and a bounded output (sigmoid) driven that far saturates, leaving no gradient at all."
+            if stalled
+            else "."
+        )
+    )
+    ordered = [n for n in [*view.layers, *sorted(layers)] if n in layers]
+    return [_finding(view, "exploding_gradient", severity, list(dict.fromkeys(ordered)), evidence, explanation)]
+
+
+def _unit_detector(
+    view: RunView, field: str, families: tuple[str, ...], warn: float, error: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per hidden activation: (sustained tail median of `field`, max) for those sustained ≥ warn."""
+    windows = view.activation_windows()
+    names = [n for n, a in (windows[-1].items() if windows else []) if a["family"] in families and not a.get("output")]
+    hit: dict[str, float] = {}
+    for n in names:
+        vals = [_f(w[n][field]) for w in windows if n in w]
+        vals = [v for v in vals if math.isfinite(v)]
+        if vals and _sustained([v >= warn for v in vals]):
+            hit[n] = float(np.median(vals[len(vals) // 2 :]))
+    severe = {n: v for n, v in hit.items() if v >= error}
+    return hit, severe
+
+
+@detector("dead_units", order=1)
+def detect_dead(view: RunView) -> list[dict[str, Any]]:
+    hit, severe = _unit_detector(view, "dead", ("relu",), DEAD_WARN, DEAD_ERROR)
+    if not hit:
+        return []
+    stalled = view.stalled()
+    severity = "error" if severe or stalled else "warning"
+    worst = max(hit.values())
+    evidence = {"dead_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
+    zero = [n for j, n in enumerate(view.layers) if view.windows and np.all(view.norm_max[view.windows // 2 :, j] == 0)]
+    if zero:
+        evidence["layers_without_gradient"] = zero
+    evidence.update(view.loss_evidence())
+    explanation = (
+        f"Up to {worst:.0%} of the ReLU units in {len(hit)} layer(s) output 0 for every sample of a batch: "
+        "a dead unit has zero gradient, so it never recovers, and the layers around it stop learning."
+    )
+    return [_finding(view, "dead_units", severity, list(hit), evidence, explanation)]
+
+
+@detector("saturation", order=2)
+def detect_saturation(view: RunView) -> list[dict[str, Any]]:
+    hit, severe = _unit_detector(view, "saturated", ("sigmoid", "tanh"), SATURATION_WARN, SATURATION_ERROR)
+    stalled = view.stalled()
+    windows = view.activation_windows()
+    if stalled and windows:
+        for n, a in windows[-1].items():
+            if a.get("output") and a["family"] in ("sigmoid", "tanh"):
+                vals = [_f(w[n]["saturated"]) for w in windows if n in w]
+                vals = [v for v in vals if math.isfinite(v)]
+                if vals and _sustained([v >= OUTPUT_SATURATION for v in vals]):
+                    hit[n] = severe[n] = float(np.median(vals[len(vals) // 2 :]))
+    if not hit:
+        return []
+    severity = "error" if severe or stalled else "warning"
+    worst = max(hit.values())
+    evidence = {"saturated_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
+    # Input scale is the suspect only when the first hidden layer is the one saturated.
+    hidden = [n for n, a in windows[-1].items() if not a.get("output")] if windows else []
+    exclude = () if hidden and hidden[0] in hit else ("normalize_inputs",)
+    evidence.update(view.loss_evidence())
+    explanation = (
+        f"Up to {worst:.0%} of the sigmoid/tanh unit values sit within 1% of a bound, where the derivative "
+        "is nearly 0: gradients through these units vanish (Glorot & Bengio 2010). Large inputs or weights "
+        "push pre-activations there."
+    )
+    return [_finding(view, "saturation", severity, list(hit), evidence, explanation, exclude=exclude)]
+
+
+@detector("vanishing_gradient", order=3)
+def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
+    ev = vanishing_evidence(view)
+    stalled = view.stalled()
+    if ev is None or stalled is False:
+        return []
+    layers = ev.pop("layers")
+    ev.update(view.loss_evidence())
+    explanation = (
+        f"The first layer's gradient RMS is {ev['first_last_rms_ratio']:.0e} of the last layer's "
+        f"(x{ev['per_layer_factor']:.2g} per layer): the early layers barely learn"
+        + (
+            ", and the loss stays at the trivial baseline (predicting the mean)."
+            if stalled
+            else "; no trivial baseline was given to tell whether the loss suffers."
+        )
+    )
+    return [_finding(view, "vanishing_gradient", "error" if stalled else "warning", layers, ev, explanation)]
+
+
+@detector(
+    "stalled_loss",
+    order=4,
+    superseded_by=("exploding_gradient", "dead_units", "saturation", "vanishing_gradient"),
+)
+def detect_stalled(view: RunView) -> list[dict[str, Any]]:
+    stalled = view.stalled()
+    evidence = view.loss_evidence()
+    finite = view.loss[np.isfinite(view.loss)]
+    if stalled is None:
+        if finite.size < STALL_MIN_WINDOWS or not finite[0] > 0:
+            return []
+        improvement = 1.0 - float(finite[-1]) / float(finite[0])
+        if improvement >= STALL_MIN_IMPROVEMENT:
+            return []
+        evidence["loss_improvement"] = _sig(improvement)
+    elif not stalled:
+        return []
+    if finite.size:
+        evidence["loss_first_window"] = _sig(float(finite[0]))
+        evidence["loss_last_window"] = _sig(float(finite[-1]))
+    ratio = view.first_last_ratio()
+    valid = ratio[np.isfinite(ratio)]
+    if valid.size:
+        evidence["first_last_rms_ratio"] = _sig(float(np.median(valid[valid.size // 2 :])))
+    upd = _tail_median(view.update)
+    med_update = float(np.nanmedian(upd)) if np.isfinite(upd).any() else math.nan
+    if math.isfinite(med_update):
+        evidence["median_update_ratio"] = _sig(med_update)
+    slow = math.isfinite(med_update) and med_update < 1e-3 / 3
+    explanation = (
+        "The loss does not get below the trivial baseline (predicting the mean) although the gradients reach "
+        "every layer — not a vanishing gradient. "
+        + (
+            f"Updates are only {med_update:.0e} of the weights per step (~1e-3 trains well): the learning rate "
+            "is too small for this loss (an MSE averaged over every output makes gradients small)."
+            if slow
+            else "The optimizer makes no progress: try a faster optimizer or a larger learning rate."
+        )
+    )
+    severity = "error" if stalled else "warning"
+    return [_finding(view, "stalled_loss", severity, [], evidence, explanation)]
+
+
+def _tail_median(m: np.ndarray) -> np.ndarray:
+    """Per column, the median over the second half of the rows that are finite (NaN if none)."""
+    out = np.full(m.shape[1] if m.ndim == 2 else 0, math.nan)
+    for j in range(out.size):
+        col = m[:, j][np.isfinite(m[:, j])]
+        if col.size:
+            out[j] = float(np.median(col[col.size // 2 :]))
+    return out
+
+
+@detector(
+    "update_ratio",
+    order=5,
+    superseded_by=("exploding_gradient", "dead_units", "saturation", "vanishing_gradient", "stalled_loss"),
+)
+def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
+    if not view.windows:
+        return []
+    out = []
+    has_grad = [bool(np.any(view.norm_max[view.windows // 2 :, j] > 0)) for j in range(len(view.layers))]
+    for direction, test in (("high", lambda u: u > UPDATE_RATIO_HIGH), ("low", lambda u: u < UPDATE_RATIO_LOW)):
+        hit = {}
+        for j, name in enumerate(view.layers):
+            col = [float(u) for u in view.update[:, j] if math.isfinite(u)]
+            if has_grad[j] and col and _sustained([test(u) for u in col]):
+                hit[name] = float(np.median(col[len(col) // 2 :]))
+        if not hit:
+            continue
+        evidence = {"update_ratio": {n: _sig(v) for n, v in hit.items()}, "heuristic": 1e-3}
+        evidence.update(view.loss_evidence())
+        if direction == "high":
+            explanation = (
+                "Each step changes these layers' weights by more than a tenth of their size (~1e-3 trains well, "
+                "Karpathy's CS231n heuristic): the learning rate is too high for them; training is noisy and "
+                "may diverge."
+            )
+        else:
+            explanation = (
+                "Each step changes these layers' weights by less than 1e-5 of their size (~1e-3 trains well, "
+                "Karpathy's CS231n heuristic): they are effectively frozen — the learning rate is too small "
+                "for them."
+            )
+        out.append(
+            _finding(view, "update_ratio", "warning", list(hit), evidence, explanation, f"update_ratio_{direction}")
+        )
+    return out
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+
+def diagnose(
+    records: list[dict[str, Any]],
+    metrics: list[dict[str, Any]] | None = None,
+    trivial_mse: float | None = None,
+    test_mse: float | None = None,
+    config: Any = None,
+) -> dict[str, Any]:
+    """Run every detector over the window records; returns the findings.json object.
+
+    trivial_mse: MSE of predicting the training mean (on the test split); test_mse: the model's
+    (else the last epoch record's "test_mse" in `metrics`, else the last window's training loss).
+    config: the run's resolved config (Config or dict), so remedies skip what is already set.
+    """
+    view = RunView(records, metrics, trivial_mse, test_mse, config)
+    if not view.records:
+        return {"healthy": True, "findings": []}
+    dets = sorted((DETECTORS.get(n) for n in DETECTORS.names()), key=lambda d: d.order)
+    # Divergence is judged on every window; the other detectors on the windows before it.
+    healthy_part = view.until_divergence()
+    found = {}
+    for d in dets:
+        part = view if d.name == "exploding_gradient" else healthy_part
+        found[d.name] = d.fn(part) if part.windows else []
+    kinds = {k for k, fs in found.items() if fs}
+    findings = []
+    for d in dets:
+        if any(k in kinds for k in d.superseded_by):
+            continue
+        findings.extend(found[d.name])
+    findings.sort(key=lambda f: 0 if f["severity"] == "error" else 1)
+    return {"healthy": not findings, "findings": findings}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def format_findings(obj: dict[str, Any]) -> str:
+    """The findings object for a terminal: one block per finding, or a one-line "healthy"."""
+    if not obj.get("findings"):
+        return "healthy: no gradient-health findings"
+    lines = []
+    for f in obj["findings"]:
+        where = f" in {', '.join(f['layers'])}" if f["layers"] else ""
+        lines.append(f"{f['severity'].upper()} {f['kind']}{where}")
+        lines.append("  evidence: " + ", ".join(f"{k}={_fmt(v)}" for k, v in f["evidence"].items()))
+        lines.append(f"  {f['explanation']}")
+        if f["remedies"]:
+            top = f["remedies"][0]
+            lines.append(f"  try: {format_patch(top['patch'])}  ({top['why']})")
+    return "\n".join(lines)

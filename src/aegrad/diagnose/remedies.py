@@ -1,0 +1,389 @@
+"""The remedy catalogue: named fixes, each a patch of dotted aegrad config keys with a one-line why.
+
+A patch is exactly what ``aegrad train --set key=value`` (and ``config.with_overrides``)
+accepts, so every finding ends in a command that can be run. Each remedy declares the finding
+kinds it treats with a rank (lower is tried first) and computes its patch from the run's
+resolved config: it returns None when it does not apply (already set, or nothing to change),
+so a finding never proposes what the run already does. With no config every remedy whose
+patch needs no run value applies.
+
+The source document's remedies are all here: network structure and skip connections
+(``residual``, ``shallower``), ReLU / Leaky ReLU / PReLU (``relu_kaiming``, ``leaky_relu``,
+``prelu``), L1/L2 regularisation (``l1``, ``l2``), SGD → Momentum / Nesterov / Adam
+(``momentum``, ``nesterov``, ``adam``), gradient accumulation and clipping (``accumulate``,
+``clip_norm``, ``clip_value``) and greedy layer-wise pretraining (``pretrain_layerwise``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from aegrad.registry import Registry
+
+Patch = dict[str, Any]
+
+RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu")
+BOUNDED = ("sigmoid", "tanh")
+
+
+class RunConfig:
+    """Read-only dotted access to a resolved config dict; every key is None when the config is unknown."""
+
+    def __init__(self, config: Any = None) -> None:
+        if config is not None and hasattr(config, "to_dict"):
+            config = config.to_dict()
+        self.data: dict[str, Any] | None = config
+
+    @property
+    def known(self) -> bool:
+        return self.data is not None
+
+    def get(self, key: str) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """A named config change: `patch(cfg)` gives the patch for this run, or None if it does not apply."""
+
+    name: str
+    why: str
+    treats: dict[str, int]  # finding kind -> rank among that kind's remedies (lower first)
+    patch: Callable[[RunConfig], Patch | None]
+
+
+REMEDIES: Registry[Remedy] = Registry("remedy")
+
+
+def remedy(name: str, why: str, treats: dict[str, int]) -> Callable[[Callable[[RunConfig], Patch | None]], Remedy]:
+    """Register the decorated patch function as a remedy."""
+
+    def deco(fn: Callable[[RunConfig], Patch | None]) -> Remedy:
+        r = Remedy(name=name, why=why, treats=treats, patch=fn)
+        REMEDIES.register(name)(r)
+        return r
+
+    return deco
+
+
+def _round_lr(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+# Finding kinds a remedy can treat. update_ratio is split by direction; the finding itself is
+# reported under kind "update_ratio".
+TREATABLE = (
+    "vanishing_gradient",
+    "exploding_gradient",
+    "dead_units",
+    "saturation",
+    "stalled_loss",
+    "update_ratio_low",
+    "update_ratio_high",
+)
+
+
+# -- activations and initialisation ---------------------------------------------------------
+
+
+@remedy(
+    "relu_kaiming",
+    "ReLU passes gradients with slope 1 on active units and He init keeps their variance constant "
+    "across layers, so depth no longer shrinks them (He et al. 2015; Glorot & Bengio 2010)",
+    treats={"vanishing_gradient": 1, "saturation": 3},
+)
+def _relu_kaiming(cfg: RunConfig) -> Patch | None:
+    act = cfg.get("model.activation")
+    if act is not None and act not in BOUNDED:
+        return None
+    return {"model.activation": "relu", "model.init": "kaiming_normal"}
+
+
+@remedy(
+    "leaky_relu",
+    "a small slope below zero keeps a gradient through inactive units, so they can recover (Maas et al. 2013)",
+    treats={"dead_units": 2, "vanishing_gradient": 7},
+)
+def _leaky_relu(cfg: RunConfig) -> Patch | None:
+    if cfg.get("model.activation") in ("leaky_relu", "prelu", "elu", "selu", "gelu", "silu"):
+        return None
+    return {"model.activation": "leaky_relu"}
+
+
+@remedy(
+    "prelu",
+    "a learned slope below zero: units cannot die and the net picks how much negative signal to pass (He et al. 2015)",
+    treats={"dead_units": 3, "vanishing_gradient": 8},
+)
+def _prelu(cfg: RunConfig) -> Patch | None:
+    if cfg.get("model.activation") in ("prelu", "leaky_relu", "elu", "selu", "gelu", "silu"):
+        return None
+    return {"model.activation": "prelu"}
+
+
+@remedy(
+    "init_for_activation",
+    "initial weights scaled to the activation (He for the ReLU family, Glorot for sigmoid/tanh) keep "
+    "signal and gradient variance equal across layers (He et al. 2015; Glorot & Bengio 2010)",
+    treats={"vanishing_gradient": 5, "exploding_gradient": 5, "dead_units": 5, "saturation": 5},
+)
+def _init_for_activation(cfg: RunConfig) -> Patch | None:
+    act, init = cfg.get("model.activation"), cfg.get("model.init")
+    if act in BOUNDED:
+        return None if str(init).startswith("xavier") else {"model.init": "xavier_normal"}
+    if act is None and init is None:
+        return {"model.init": "kaiming_normal"}
+    return None if str(init).startswith("kaiming") else {"model.init": "kaiming_normal"}
+
+
+@remedy(
+    "reset_init_gain",
+    "the initial weights are scaled up: activations and gradients grow by that factor at every layer",
+    treats={"exploding_gradient": 0, "saturation": 0, "dead_units": 6},
+)
+def _reset_init_gain(cfg: RunConfig) -> Patch | None:
+    gain = cfg.get("model.init_gain")
+    return {"model.init_gain": 1.0} if gain is not None and gain > 1.0 else None
+
+
+@remedy(
+    "zero_bias",
+    "negative initial biases switch ReLU units off for every input; they start at zero instead",
+    treats={"dead_units": 0},
+)
+def _zero_bias(cfg: RunConfig) -> Patch | None:
+    bias = cfg.get("model.bias_init")
+    return {"model.bias_init": 0.0} if bias is not None and bias < 0 else None
+
+
+# -- structure --------------------------------------------------------------------------------
+
+
+@remedy(
+    "residual",
+    "identity skips give the gradient a path around every block, so it reaches early layers "
+    "undiminished (He et al. 2016)",
+    treats={"vanishing_gradient": 2},
+)
+def _residual(cfg: RunConfig) -> Patch | None:
+    return None if cfg.get("model.residual") else {"model.residual": True}
+
+
+@remedy(
+    "layer_norm",
+    "normalising each hidden layer's pre-activations keeps units out of saturation and the "
+    "gradient scale steady with depth (Ba et al. 2016)",
+    treats={"vanishing_gradient": 3, "exploding_gradient": 4, "saturation": 4, "dead_units": 7},
+)
+def _layer_norm(cfg: RunConfig) -> Patch | None:
+    norm = cfg.get("model.norm")
+    return None if norm in ("layer", "batch") else {"model.norm": "layer"}
+
+
+@remedy(
+    "batch_norm",
+    "normalising pre-activations over the batch keeps them centred and unit-scale (Ioffe & Szegedy 2015)",
+    treats={"vanishing_gradient": 9, "saturation": 8, "dead_units": 8},
+)
+def _batch_norm(cfg: RunConfig) -> Patch | None:
+    norm = cfg.get("model.norm")
+    return None if norm in ("layer", "batch") else {"model.norm": "batch"}
+
+
+@remedy(
+    "shallower",
+    "fewer layers multiply fewer per-layer gradient factors: the simplest structural fix",
+    treats={"vanishing_gradient": 10},
+)
+def _shallower(cfg: RunConfig) -> Patch | None:
+    depth, widths = cfg.get("model.depth"), cfg.get("model.widths")
+    if depth is not None:
+        return {"model.depth": depth // 2} if depth >= 2 else None
+    if isinstance(widths, list) and len(widths) >= 2:
+        return {"model.widths": widths[: len(widths) // 2]}
+    return None
+
+
+@remedy(
+    "pretrain_layerwise",
+    "greedy layer-wise pretraining trains each encoder/decoder pair on its own, so no gradient has "
+    "to cross the whole depth (Hinton & Salakhutdinov 2006; Bengio et al. 2007)",
+    treats={"vanishing_gradient": 6},
+)
+def _pretrain(cfg: RunConfig) -> Patch | None:
+    return None if cfg.get("train.pretrain") == "layerwise" else {"train.pretrain": "layerwise"}
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@remedy(
+    "normalize_inputs",
+    "unscaled inputs drive the first layer's pre-activations far from zero; z-scoring them "
+    "(fitted on the training split) brings them to unit scale",
+    treats={"saturation": 1, "exploding_gradient": 6},
+)
+def _normalize_inputs(cfg: RunConfig) -> Patch | None:
+    norm = cfg.get("data.normalize")
+    return {"data.normalize": "zscore"} if norm in (None, "none") else None
+
+
+# -- optimizer and learning rate --------------------------------------------------------------
+
+
+@remedy(
+    "adam",
+    "Adam scales each parameter's step by its own gradient history, so small or uneven gradients "
+    "still move the weights at ~lr per step (Kingma & Ba 2015)",
+    treats={"stalled_loss": 1, "vanishing_gradient": 4, "update_ratio_low": 2, "exploding_gradient": 9},
+)
+def _adam(cfg: RunConfig) -> Patch | None:
+    return None if cfg.get("train.optimizer") in ("adam", "adamw") else {"train.optimizer": "adam", "train.lr": 0.001}
+
+
+@remedy(
+    "higher_lr",
+    "updates are far below the ~1e-3 of the weights per step that trains well: a 10x larger learning rate",
+    treats={"stalled_loss": 2, "update_ratio_low": 1},
+)
+def _higher_lr(cfg: RunConfig) -> Patch | None:
+    lr = cfg.get("train.lr")
+    return {"train.lr": _round_lr(lr * 10)} if lr is not None else None
+
+
+@remedy(
+    "lower_lr",
+    "steps too large for the loss surface overshoot and grow: a 10x smaller learning rate",
+    treats={"exploding_gradient": 1, "update_ratio_high": 1, "dead_units": 4},
+)
+def _lower_lr(cfg: RunConfig) -> Patch | None:
+    lr = cfg.get("train.lr")
+    return {"train.lr": _round_lr(lr / 10)} if lr is not None else None
+
+
+@remedy(
+    "nesterov",
+    "Nesterov momentum accumulates a velocity along consistent gradient directions and looks ahead "
+    "before stepping, crossing flat regions many times faster than plain SGD (Sutskever et al. 2013)",
+    treats={"stalled_loss": 3, "update_ratio_low": 3},
+)
+def _nesterov(cfg: RunConfig) -> Patch | None:
+    return {"train.optimizer": "nesterov"} if cfg.get("train.optimizer") in (None, "sgd", "momentum") else None
+
+
+@remedy(
+    "momentum",
+    "heavy-ball momentum averages gradients over ~1/(1-momentum) steps: larger, steadier steps "
+    "along consistent directions (Polyak 1964)",
+    treats={"stalled_loss": 4, "update_ratio_low": 4},
+)
+def _momentum(cfg: RunConfig) -> Patch | None:
+    return {"train.optimizer": "momentum"} if cfg.get("train.optimizer") in (None, "sgd") else None
+
+
+# -- clipping, accumulation, regularisation ---------------------------------------------------
+
+
+@remedy(
+    "clip_norm",
+    "rescales the whole gradient when its norm exceeds 1.0, so one bad batch cannot blow up the "
+    "weights (Pascanu et al. 2013)",
+    treats={"exploding_gradient": 2, "update_ratio_high": 2},
+)
+def _clip_norm(cfg: RunConfig) -> Patch | None:
+    clip = cfg.get("train.clip_norm")
+    return {"train.clip_norm": 1.0} if clip is None or clip > 1.0 else None
+
+
+@remedy(
+    "clip_value",
+    "caps every gradient element at ±1.0: a blunter guard against spikes than norm clipping",
+    treats={"exploding_gradient": 7},
+)
+def _clip_value(cfg: RunConfig) -> Patch | None:
+    clip = cfg.get("train.clip_value")
+    return {"train.clip_value": 1.0} if clip is None or clip > 1.0 else None
+
+
+@remedy(
+    "accumulate",
+    "averages 4 micro-batches per optimizer step: a less noisy gradient, fewer spikes, same memory",
+    treats={"exploding_gradient": 8, "update_ratio_high": 3},
+)
+def _accumulate(cfg: RunConfig) -> Patch | None:
+    acc = cfg.get("train.accumulate")
+    return {"train.accumulate": 4} if acc in (None, 1) else None
+
+
+@remedy(
+    "l2",
+    "an L2 penalty pulls weights toward zero, keeping pre-activations small: fewer saturated "
+    "sigmoid/tanh units and no runaway weight growth",
+    treats={"saturation": 6, "exploding_gradient": 10, "vanishing_gradient": 11},
+)
+def _l2(cfg: RunConfig) -> Patch | None:
+    l2 = cfg.get("train.l2")
+    return {"train.l2": 1e-4} if not l2 else None
+
+
+@remedy(
+    "l1",
+    "an L1 penalty drives small weights to exactly zero; it bounds weight growth more weakly than L2",
+    treats={"exploding_gradient": 11, "saturation": 9},
+)
+def _l1(cfg: RunConfig) -> Patch | None:
+    l1 = cfg.get("train.l1")
+    return {"train.l1": 1e-5} if not l1 else None
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def list_remedies() -> list[str]:
+    """Names of every registered remedy."""
+    return REMEDIES.names()
+
+
+def remedies_for(kind: str, config: Any = None) -> list[dict[str, Any]]:
+    """Ranked remedies for a finding kind, best first: [{"patch": {...}, "why": str, "name": str}].
+
+    `config` is the run's resolved config (a Config or its dict); remedies that do not apply to
+    it (already set) are left out, and identical patches appear once.
+    """
+    if kind not in TREATABLE:
+        raise KeyError(f"unknown finding kind {kind!r}; valid: {', '.join(TREATABLE)}")
+    cfg = RunConfig(config)
+    ranked = sorted(
+        (REMEDIES.get(n) for n in REMEDIES.names() if kind in REMEDIES.get(n).treats),
+        key=lambda r: (r.treats[kind], r.name),
+    )
+    out: list[dict[str, Any]] = []
+    seen: list[Patch] = []
+    for r in ranked:
+        patch = r.patch(cfg)
+        if patch is None or patch in seen:
+            continue
+        seen.append(patch)
+        out.append({"patch": patch, "why": r.why, "name": r.name})
+    return out
+
+
+def format_value(value: Any) -> str:
+    """A value as the YAML scalar/flow text that ``--set`` parses back to the same value."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text.removesuffix("...").strip()
+
+
+def format_patch(patch: Patch) -> str:
+    """A patch as command-line flags: ``--set model.activation=leaky_relu --set train.lr=0.0001``."""
+    return " ".join(f"--set {shlex.quote(f'{k}={format_value(v)}')}" for k, v in patch.items())

@@ -1,0 +1,146 @@
+"""Smoke test of the benchmark harness: `python -m benchmarks --quick` end to end.
+
+No timing is asserted (the numbers of a tiny run on a shared machine mean
+nothing); what is checked is the contract of bench.json: every field present,
+the derived numbers recomputed here from the raw ones, skipped peers listed, and
+the Markdown renderer reproducing the printed tables from the file alone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+PEER_MODULES = {"pytorch": ("torch",), "pythae": ("pythae", "torch"), "keras": ("keras", "tensorflow")}
+CONTESTANTS = ("aegrad", "aegrad_monitor_off", *PEER_MODULES)
+# RT1's layers, 784-512-256-32-256-512-784: 6 FLOPs per weight per sample, minus
+# the first layer's input gradient (2 per weight), which nothing needs.
+RT1_WEIGHTS = [784 * 512, 512 * 256, 256 * 32, 32 * 256, 256 * 512, 512 * 784]
+RT1_FLOPS = 6 * sum(RT1_WEIGHTS) - 2 * RT1_WEIGHTS[0]
+
+
+def bench(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, subprocess.CompletedProcess[str], Path]:
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    # --peer-python pins the peers to this interpreter whatever $AEGRAD_BENCH_PYTHON says.
+    proc = bench("--quick", "--out", str(out), "--peer-python", sys.executable)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text(encoding="utf-8")), proc, out
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_field(quick) -> None:
+    res, _, _ = quick
+    for key in (
+        "machine",
+        "date",
+        "rt1",
+        "ratios",
+        "monitor_overhead_pct",
+        "matmul_gflops",
+        "aegrad_gflops",
+        "ceiling_fraction",
+        "targets",
+        "seed_reference",
+        "scaling",
+        "skipped",
+        "failed",
+    ):
+        assert key in res, key
+    assert res["failed"] == {}
+    assert res["machine"]["cores"] >= 1 and res["machine"]["name"]
+    assert res["settings"]["quick"] is True and res["settings"]["repeats"] == 1
+    for name, entry in res["rt1"].items():
+        assert name in CONTESTANTS
+        sps = entry["samples_per_s"]
+        assert sps["min"] <= sps["median"] <= sps["max"] and sps["median"] > 0
+        assert 0 < entry["test_mse"] < 1  # pixels in [0, 1]
+        assert entry["wall_s"] > 0 and entry["peak_rss_mib"] > 10
+    assert {"aegrad", "aegrad_monitor_off", "pytorch"} <= set(res["rt1"])
+    for name, t in res["targets"].items():
+        assert set(t) >= {"value", "target", "met"}, name
+        assert t["met"] in (True, False, None)
+    seed = res["seed_reference"]
+    assert seed["aegrad_wall_s"] > 0
+    assert (seed["tensorflow_wall_s"] is None) == (not installed("tensorflow"))
+    for key, values in (("batch_size", [32, 128]), ("depth", [2, 4])):
+        points = res["scaling"][key]
+        assert [p[key] for p in points] == values
+        for p in points:
+            assert p["samples_per_s"] > 0 and p["peak_rss_mib"] > 10 and p["gflops"] > 0
+
+
+@pytest.mark.slow
+def test_derived_numbers_are_recomputed_from_the_medians(quick) -> None:
+    res, _, _ = quick
+    rt1 = res["rt1"]
+    ours = rt1["aegrad"]["samples_per_s"]["median"]
+    peers = [p for p in PEER_MODULES if p in rt1]
+    assert set(res["ratios"]) == {f"aegrad_vs_{p}" for p in peers}
+    for p in peers:
+        assert res["ratios"][f"aegrad_vs_{p}"] == pytest.approx(ours / rt1[p]["samples_per_s"]["median"])
+    off = rt1["aegrad_monitor_off"]["samples_per_s"]["median"]
+    assert res["monitor_overhead_pct"] == pytest.approx((off / ours - 1) * 100)
+    assert res["flops_per_sample"] == pytest.approx(RT1_FLOPS) and abs(RT1_FLOPS - 5.7e6) < 0.05e6
+    assert res["aegrad_gflops"] == pytest.approx(ours * RT1_FLOPS / 1e9)
+    assert res["ceiling_fraction"] == pytest.approx(res["aegrad_gflops"] / res["matmul_gflops"])
+    t = res["targets"]
+    fastest = max(peers, key=lambda p: rt1[p]["samples_per_s"]["median"])
+    assert t["speedup_vs_fastest_peer"]["peer"] == fastest
+    assert t["speedup_vs_fastest_peer"]["value"] == pytest.approx(res["ratios"][f"aegrad_vs_{fastest}"])
+    assert t["ceiling_fraction"]["value"] == pytest.approx(res["ceiling_fraction"])
+    best = min(peers, key=lambda p: rt1[p]["test_mse"])
+    assert t["test_mse_vs_best_peer"]["met"] == (rt1["aegrad"]["test_mse"] <= rt1[best]["test_mse"])
+    assert t["monitor_overhead_pct"]["met"] == (res["monitor_overhead_pct"] <= 3.0)
+    assert t["seed_reference_wall_s"]["met"] == (res["seed_reference"]["aegrad_wall_s"] <= 3.0)
+
+
+@pytest.mark.slow
+def test_absent_peers_are_skipped_and_listed(quick) -> None:
+    res, proc, _ = quick
+    for peer, modules in PEER_MODULES.items():
+        present = all(installed(m) for m in modules)
+        assert (peer in res["rt1"]) == present, peer
+        assert (peer in res["skipped"]) == (not present), peer
+        if not present:
+            assert f"skipped {peer}" in proc.stdout
+    assert ("seed_tf" in res["skipped"]) == (not installed("tensorflow"))
+
+
+@pytest.mark.slow
+def test_render_reproduces_the_printed_tables(quick) -> None:
+    _, proc, out = quick
+    rendered = bench("--render", str(out), timeout=120)
+    assert rendered.returncode == 0, rendered.stderr
+    assert rendered.stdout == proc.stdout
+    assert "| aegrad |" in rendered.stdout and "| target |" in rendered.stdout
+
+
+def test_bad_flags_are_one_line_errors() -> None:
+    proc = bench("--only", "aegrad,tensorflow", timeout=120)
+    assert proc.returncode == 2
+    assert "unknown contestant tensorflow" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,99 @@
+"""The command line as a user runs it: subprocesses, exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+def _assert_user_error(proc, needle: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert needle in lines[0], lines[0]
+
+
+def test_presets_command():
+    proc = run_cli("presets")
+    assert proc.returncode == 0
+    names = [ln.split()[0] for ln in proc.stdout.splitlines()]
+    assert names == sorted(["digits-mlp", "fashion-conv", "fashion-mlp", "seed-reference"])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "model.activaton=relu"], "unknown config key 'model.activaton'"),
+        (["--set", "model.activation=relux"], "model.activation"),
+        (["--set", "train.lr=-3"], "train.lr"),
+        (["--set", "train.epochs=abc"], "train.epochs"),
+        (["--config", "/nonexistent.yaml"], "config file not found"),
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--set", "data.source=npy", "--set", "data.path=/nonexistent.npy"], "/nonexistent.npy"),
+        (["--set", "data.source=fashion-mnist", "--set", "data.path=/nonexistent-dir"], "fashion-mnist"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    proc = run_cli("train", *args, "--out", str(tmp_path / "r"), "--quiet")
+    _assert_user_error(proc, needle)
+
+
+def test_malformed_npy_and_csv(tmp_path):
+    bad_npy = tmp_path / "bad.npy"
+    bad_npy.write_bytes(b"not an npy file")
+    proc = run_cli("train", "--set", "data.source=npy", "--set", f"data.path={bad_npy}", "--quiet")
+    _assert_user_error(proc, "bad.npy")
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("1,2,3\n4,x,6\n7,8\n")
+    proc = run_cli("train", "--set", "data.source=csv", "--set", f"data.path={bad_csv}", "--quiet")
+    _assert_user_error(proc, "bad.csv")
+    nan_npy = tmp_path / "nan.npy"
+    np.save(nan_npy, np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0]]))
+    proc = run_cli("train", "--set", "data.source=npy", "--set", f"data.path={nan_npy}", "--quiet")
+    _assert_user_error(proc, "nan.npy")
+
+
+def test_existing_out_is_not_overwritten(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    proc = run_cli("train", "--out", str(out), "--quiet")
+    _assert_user_error(proc, "not empty")
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_train_eval_diagnose_report_rerun(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", "--set", "train.epochs=3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert str(out) in proc.stdout and "test_mse" in proc.stdout
+    for name in ("config.yaml", "metrics.jsonl", "gradients.jsonl", "findings.json", "model.safetensors",
+                 "state.pt", "summary.json", "report.html"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    ev = run_cli("eval", str(out))
+    assert ev.returncode == 0, ev.stderr
+    metrics = json.loads(ev.stdout)
+    assert metrics["test_mse"] == pytest.approx(summary["test_mse"], rel=1e-5)
+    assert metrics["trivial_mse"] == pytest.approx(summary["trivial_mse"], rel=1e-6)
+    dj = run_cli("diagnose", str(out), "--json")
+    assert dj.returncode == 0 and json.loads(dj.stdout) == json.loads((out / "findings.json").read_text())
+    assert run_cli("diagnose", str(out)).returncode == 0
+    rep = run_cli("report", str(out))
+    assert rep.returncode == 0 and "report.html" in rep.stdout
+    # the written config reruns the same training exactly
+    again = tmp_path / "again"
+    proc = run_cli("train", "--config", str(out / "config.yaml"), "--out", str(again), "--quiet", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    s2 = json.loads((again / "summary.json").read_text())
+    assert s2["test_mse"] == summary["test_mse"]
+
+
+def test_missing_run_dir():
+    _assert_user_error(run_cli("eval", "/nonexistent/run"), "run directory not found")
+    _assert_user_error(run_cli("diagnose", "/nonexistent/run"), "run directory not found")

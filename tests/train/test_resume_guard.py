@@ -1,0 +1,76 @@
+"""Exact resume, the NaN guard, early stopping, and accumulation inside the real loop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import aegrad
+from aegrad.run import read_jsonl
+from conftest import run_cli
+
+
+def _cfg(**over):
+    base = {"train.epochs": 4, "train.log_every": 5}
+    base.update(over)
+    return aegrad.load_config(preset="digits-mlp", overrides=base)
+
+
+@pytest.mark.parametrize("extra", [{}, {"train.optimizer": "nesterov", "train.lr": 0.05, "train.schedule": "step", "train.step_size": 20,
+                                       "train.noise": "gaussian", "train.clip_norm": 1.0}])
+def test_resume_equals_straight_run(tmp_path, extra):
+    straight = aegrad.train(_cfg(**extra), out=tmp_path / "s", report=False).summary
+    aegrad.train(_cfg(**{**extra, "train.epochs": 2}), out=tmp_path / "r", report=False)
+    resumed = aegrad.train(_cfg(**extra), resume=tmp_path / "r", report=False).summary
+    assert resumed["epochs"] == 4 and resumed["steps"] == straight["steps"]
+    assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6, abs=1e-9)
+    ms = [r for r in read_jsonl(tmp_path / "s" / "metrics.jsonl") if r["kind"] == "epoch"]
+    mr = [r for r in read_jsonl(tmp_path / "r" / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert [r["test_mse"] for r in mr] == pytest.approx([r["test_mse"] for r in ms], rel=1e-6)
+
+
+def test_cli_resume_raises_epochs(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("train", "--set", "train.epochs=1", "--out", str(out), "--quiet", "--no-report").returncode == 0
+    proc = run_cli("train", "--resume", str(out), "--set", "train.epochs=2", "--quiet", "--no-report")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+
+
+def test_nan_guard_keeps_weights_finite(tmp_path):
+    """SGD at lr 1e3 diverges; the guard skips, rolls back, halves lr, and finally stops — weights finite."""
+    cfg = _cfg(**{"train.optimizer": "sgd", "train.lr": 1000.0, "train.epochs": 3, "model.output": "identity",
+                  "train.nan_patience": 2, "train.max_rollbacks": 2})
+    s = aegrad.train(cfg, out=tmp_path / "r", report=False).summary
+    assert s["skipped_steps"] > 0
+    assert s["rollbacks"] == 2
+    assert s["stop_reason"].startswith("stopped: non-finite")
+    weights = load_file(str(tmp_path / "r" / "model.safetensors"))
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_nan_guard_rollback_halves_lr(tmp_path):
+    cfg = _cfg(**{"train.optimizer": "sgd", "train.lr": 1000.0, "train.epochs": 1, "model.output": "identity",
+                  "train.nan_patience": 1, "train.max_rollbacks": 3, "train.log_every": 1})
+    aegrad.train(cfg, out=tmp_path / "r", report=False)
+    lrs = sorted({r["lr"] for r in read_jsonl(tmp_path / "r" / "metrics.jsonl") if r["kind"] == "step"}, reverse=True)
+    assert lrs[0] <= 1000.0 and all(b == pytest.approx(a / 2) for a, b in zip(lrs, lrs[1:]))
+
+
+def test_early_stopping(tmp_path):
+    cfg = _cfg(**{"train.epochs": 30, "train.patience": 1, "train.lr": 0.5, "train.optimizer": "sgd"})
+    s = aegrad.train(cfg, out=tmp_path / "r", report=False).summary
+    assert s["stop_reason"].startswith("early stopping") or s["epochs"] == 30
+
+
+def test_accumulation_matches_big_batch_in_loop(tmp_path):
+    """k micro-batches of b per step == one batch of k*b (same permutation) — the loop's loss scaling."""
+    a = aegrad.train(_cfg(**{"train.epochs": 1, "train.batch_size": 16, "train.accumulate": 4,
+                             "train.optimizer": "sgd", "train.lr": 0.1}), out=tmp_path / "a", report=False).summary
+    b = aegrad.train(_cfg(**{"train.epochs": 1, "train.batch_size": 64, "train.accumulate": 1,
+                             "train.optimizer": "sgd", "train.lr": 0.1}), out=tmp_path / "b", report=False).summary
+    assert a["steps"] == b["steps"]
+    assert a["test_mse"] == pytest.approx(b["test_mse"], rel=1e-5)
