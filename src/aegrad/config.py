@@ -33,7 +33,7 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     source: DataSource = "digits"  # where samples come from (a registered data source)
-    path: str | None = None  # file or folder for npy/csv/images/text; dataset folder override for IDX sets
+    path: str | None = None  # file or folder for npy/csv/images/text; for IDX sets the only folder searched (and the download target)
     labels_path: str | None = None  # optional .npy/.csv of integer labels beside `path` (npy/csv)
     label_column: int | None = None  # csv: index of a label column to split off (negative counts from the end)
     limit: int | None = Field(None, ge=1)  # at most this many training samples (seeded subset)
@@ -45,7 +45,7 @@ class DataConfig(_Strict):
     image_size: int = Field(28, ge=4)  # images: side length every image is resized to
     grayscale: bool = True  # images: convert to one channel (False: RGB)
     download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
-    max_len: int = Field(64, ge=4)  # text: characters per sample (lines are padded/truncated)
+    max_len: int = Field(64, ge=4)  # text: UTF-8 bytes per sample (lines are padded/truncated)
 
 
 class ModelConfig(_Strict):
@@ -58,7 +58,7 @@ class ModelConfig(_Strict):
     negative_slope: float = Field(0.01, ge=0.0)  # leaky_relu slope (and prelu's initial slope)
     init: Init = "kaiming_uniform"  # weight initialisation; kaiming/xavier gains match `activation`
     init_gain: float = Field(1.0, gt=0.0)  # multiplies every initial weight (>1 builds an exploding net)
-    bias_init: float | None = None  # constant for every hidden bias (None: zero, or PyTorch's for init=default)
+    bias_init: float | None = None  # constant for every hidden bias (None: zero, or PyTorch's for init=default; no bias with norm=batch)
     norm: Literal["none", "batch", "layer"] = "none"  # normalisation after each hidden linear/conv
     residual: bool = False  # identity skip around each hidden block whose input and output shapes match
     output: Literal["sigmoid", "identity"] = "sigmoid"  # activation on the reconstruction
@@ -84,15 +84,15 @@ class TrainConfig(_Strict):
     step_size: int = Field(1000, ge=1)  # step schedule: optimizer steps between decays
     gamma: float = Field(0.5, gt=0.0, le=1.0)  # step/exponential/plateau decay factor
     warmup_steps: int = Field(100, ge=0)  # warmup_cosine: linear warm-up length in optimizer steps
-    min_lr: float = Field(0.0, ge=0.0)  # cosine/warmup_cosine floor
-    plateau_patience: int = Field(2, ge=0)  # plateau: epochs without improvement before decaying
+    min_lr: float = Field(0.0, ge=0.0)  # cosine/warmup_cosine/plateau floor
+    plateau_patience: int = Field(2, ge=0)  # plateau: epochs without improvement tolerated; it decays on the next one
     clip_norm: float | None = Field(None, gt=0.0)  # global-norm clipping threshold
     clip_value: float | None = Field(None, gt=0.0)  # element-wise clipping threshold
     clip_agc: float | None = Field(None, gt=0.0)  # adaptive clipping: max unit-wise ||g||/||w|| (Brock et al. 2021)
     accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
-    weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay (AdamW-style), distinct from l2
+    weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed
@@ -127,6 +127,13 @@ class Config(_Strict):
     def _check(self) -> Config:
         if self.data.source in ("npy", "csv", "images", "text") and self.data.path is None:
             raise ValueError(f"data.path is required for data.source={self.data.source}")
+        if self.train.noise == "masking" and self.train.noise_level > 1:
+            raise ValueError(f"train.noise_level is the masked fraction for noise=masking: 0..1, got {self.train.noise_level}")
+        if (self.data.labels_path is not None or self.data.label_column is not None) and self.data.source not in (
+            "npy",
+            "csv",
+        ):
+            raise ValueError("data.labels_path/data.label_column apply to data.source=npy or csv only")
         if self.model.kind == "conv" and not self.model.channels:
             raise ValueError("model.channels must list at least one stage for model.kind=conv")
         if self.model.depth is None and not self.model.widths:

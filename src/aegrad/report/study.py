@@ -29,6 +29,7 @@ from aegrad.run import METRICS, REPORT, atomic_write_text, read_json, read_jsonl
 RESULTS_JSON = "results.json"  # the names study/results.py writes (report reads files, never imports study)
 SWEEP_JSON = "lr_sweep.json"
 MAX_PANELS = 8  # small multiples beyond this are dropped (the tables still hold every value)
+RATIO_CAP = 1.5  # test/trivial is drawn up to here: a diverged run (1e6) must not flatten the ones that train
 
 STUDY_CSS = """
 td.ok { background: #dafbe1; color: #1a7f37; }
@@ -267,10 +268,9 @@ def _legend(fig: Any) -> None:
 
 
 def _cap_y(ax: Any) -> None:
-    """test/trivial from 0, cut at 1.5: a diverged run (1e6) must not flatten the ones that train."""
+    """test/trivial from 0 to just above the larger of 1 and its highest (capped) point."""
     ys = [float(y) for line in ax.lines for y in line.get_ydata() if math.isfinite(float(y))]
-    top = max(ys, default=1.0)
-    ax.set_ylim(0.0, min(1.5, max(1.0, top) * 1.05))
+    ax.set_ylim(0.0, max(1.0, max(ys, default=1.0)) * 1.05)
 
 
 def _colors(table: _Table) -> dict[str, Any]:
@@ -280,23 +280,28 @@ def _colors(table: _Table) -> dict[str, Any]:
     return {b: cmap(i % cmap.N) for i, b in enumerate(table.bundles)}
 
 
-def plot_versus_x(table: _Table, field: str, ylabel: str, log_y: bool, geometric: bool) -> str | None:
-    """One line per bundle of a per-trial field (seed mean) against the x key; a panel per combo."""
+def plot_versus_x(table: _Table, fields: list[tuple[str, str]], ylabel: str, log_y: bool) -> str | None:
+    """One line per bundle of per-trial fields against the x key: a panel per (field, combo).
+
+    `fields` pairs a trial field with its panel title. Log-scale fields take the geometric
+    mean over seeds (gradient ratios span 25 decades), others the arithmetic mean.
+    """
     if table.x_key is None:
         return None
-    combos = table.combos[:MAX_PANELS]
-    fig = new_figure(4.6 * min(len(combos), 3), 3.6 * math.ceil(len(combos) / 3) + 0.6)
+    panels = [(f, title, c) for f, title in fields for c in table.combos][:MAX_PANELS]
+    fig = new_figure(4.6 * min(len(panels), 3), 3.6 * math.ceil(len(panels) / 3) + 0.6)
     pos, log_x = _x_positions(table)
     colors = _colors(table)
     drew = False
-    for ax, combo in zip(_grid_axes(fig, len(combos)), combos):
+    axes = _grid_axes(fig, len(panels))
+    for ax, (field, title, combo) in zip(axes, panels):
         for b in table.bundles:
             pts = []
             for p, x in zip(pos, table.xs):
                 cell = table.cell(combo, x, b)
-                v = table.geomean(cell, field) if geometric else table.mean(cell, field)
-                if v is not None and (v > 0 or not log_y):
-                    pts.append((p, v))
+                v = table.geomean(cell, field) if log_y else table.mean(cell, field)
+                if v is not None:
+                    pts.append((p, min(v, RATIO_CAP) if field == "test_over_trivial" else v))
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=4, label=b, color=colors[b])
                 drew = True
@@ -308,10 +313,13 @@ def plot_versus_x(table: _Table, field: str, ylabel: str, log_y: bool, geometric
         _style_x(ax, table, pos, log_x)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
-        if combo:
-            ax.set_title(table.combo_title(combo), fontsize=9)
+        ax.set_title(", ".join(filter(None, [title, table.combo_title(combo)])), fontsize=9)
     if not drew:
         return None
+    if log_y:  # one y range for every panel, so start and end compare at a glance
+        lows, highs = zip(*(ax.get_ylim() for ax in axes))
+        for ax in axes:
+            ax.set_ylim(min(lows), max(highs))
     _legend(fig)
     return _png(fig)
 
@@ -330,7 +338,7 @@ def _curve(study_dir: Path, trials: list[dict[str, Any]]) -> tuple[list[int], li
     common = sorted(set.intersection(*(set(s) for s in series)))
     if not common:
         return None
-    return common, [statistics.fmean(s[e] for s in series) for e in common]
+    return common, [min(RATIO_CAP, statistics.fmean(s[e] for s in series)) for e in common]
 
 
 def plot_curves(study_dir: Path, table: _Table) -> str | None:
@@ -351,7 +359,8 @@ def plot_curves(study_dir: Path, table: _Table) -> str | None:
         ax.axhline(table.threshold, color="0.4", lw=0.8, ls="--")
         _cap_y(ax)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{table.x_key}={_label(x)}" if table.x_key else "all trials", fontsize=9)
+        title = f"{table.x_key}={_label(x)}" if table.x_key else "all trials"
+        ax.set_title(", ".join(filter(None, [title, table.combo_title(combo)])), fontsize=8)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test MSE / trivial")
         ax.grid(True, alpha=0.3)
@@ -471,16 +480,19 @@ def render_study_report(study_dir: str | Path) -> str:
         if combo:
             parts.append(f"<h3>{escape(table.combo_title(combo))}</h3>")
         parts.append(_ratio_table(table, combo))
+    grad_fields = [("grad_ratio_end", "end of training")]
+    if len(table.combos) == 1:
+        grad_fields.insert(0, ("grad_ratio_start", "start of training"))
     figs = [
-        (plot_versus_x(table, "test_over_trivial", "test MSE / trivial", False, False),
-         "test/trivial against the grid", f"Test MSE / trivial MSE (seed mean); dashed: the {thr:g} line."),
-        (plot_versus_x(table, "grad_ratio_end", "first / last layer grad RMS", True, True),
-         "gradient ratio", "First/last-layer weight-gradient RMS ratio in the last monitor window (geometric mean "
-         "over seeds, log scale): ≪ 1 means the gradient vanishes on its way back to the input."),
-        (plot_versus_x(table, "grad_ratio_start", "first / last layer grad RMS", True, True),
-         "gradient ratio at the start", "The same ratio in the first monitor window."),
+        (plot_versus_x(table, [("test_over_trivial", "")], "test MSE / trivial", False),
+         "test/trivial against the grid", f"Test MSE / trivial MSE (seed mean); dashed: the {thr:g} line; values above {RATIO_CAP:g} "
+         f"are drawn at {RATIO_CAP:g}."),
+        (plot_versus_x(table, grad_fields, "first / last layer grad RMS", True),
+         "gradient ratio", "First/last-layer weight-gradient RMS ratio in the first and last monitor windows "
+         "(geometric mean over seeds, log scale): ≪ 1 means the gradient vanishes on its way back to the input."),
         (plot_curves(study_dir, table), "test-loss curves",
-         "Test MSE / trivial per epoch (seed mean), a line per bundle, a panel per grid value."),
+         f"Test MSE / trivial per epoch (seed mean, drawn up to {RATIO_CAP:g}), a line per bundle, "
+         "a panel per grid value."),
     ]
     parts.append("<h2>Figures</h2>")
     for b64, alt, caption in figs:
