@@ -78,7 +78,11 @@ def test_stalled_loss_with_healthy_gradients_is_not_vanishing():
     assert f["evidence"]["median_update_ratio"] == pytest.approx(3e-5)
     assert "too small" in f["explanation"]
     patches = [r["patch"] for r in f["remedies"]]
-    assert patches[:3] == [{"train.optimizer": "adam", "train.lr": 0.001}, {"train.lr": 1.0}, {"train.optimizer": "nesterov"}]
+    assert patches[:3] == [
+        {"train.optimizer": "adam", "train.lr": 0.001},
+        {"train.lr": 1.0},
+        {"train.optimizer": "nesterov"},
+    ]
 
 
 def test_stalled_without_a_baseline_means_no_improvement():
@@ -95,7 +99,9 @@ def test_test_mse_is_read_from_metrics():
 
 def test_nonfinite_is_an_exploding_error_and_hides_later_noise():
     records = run(2) + [rec(150, rms=(None, None, None, None), loss=None, nonfinite=50, update=None)]
-    records += [rec(200 + 50 * i, rms=(None,) * 4, loss=None, nonfinite=50, acts={"a": act("relu", dead=1.0)}) for i in range(5)]
+    records += [
+        rec(200 + 50 * i, rms=(None,) * 4, loss=None, nonfinite=50, acts={"a": act("relu", dead=1.0)}) for i in range(5)
+    ]
     obj = diagnose(records, trivial_mse=0.1)
     assert kinds(obj) == ["exploding_gradient"]
     f = obj["findings"][0]

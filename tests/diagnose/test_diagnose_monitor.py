@@ -95,7 +95,9 @@ def test_update_ratio_is_that_steps_update():
         loss = ((net(x) - x) ** 2).mean()
         loss.backward()
         if step == 0:  # the sampled update: lr * ||g|| / ||w||
-            want = [0.05 * m.weight.grad.norm().item() / m.weight.norm().item() for m in net if isinstance(m, nn.Linear)]
+            want = [
+                0.05 * m.weight.grad.norm().item() / m.weight.norm().item() for m in net if isinstance(m, nn.Linear)
+            ]
         mon.step(loss)
         opt.step()
     (r,) = mon.drain()

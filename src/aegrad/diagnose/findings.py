@@ -282,7 +282,7 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
         evidence["nonfinite_steps"] = nonfinite
         evidence["first_nonfinite_window_step"] = view.steps[first]
         layers.update(n for j, n in enumerate(view.layers) if not np.isfinite(view.norm_max[first, j]))
-        reasons.append(f"{nonfinite} steps had a non-finite gradient or loss")
+        reasons.append(f"{nonfinite} steps had a non-finite gradient or loss: the run diverged")
         hard = True
 
     peak = np.nanmax(np.where(np.isfinite(view.norm_mean), view.norm_mean, np.nan), axis=1, initial=-np.inf)
@@ -292,16 +292,21 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
         growth = tail / head if head > 0 else 0.0
         if growth >= EXPLODE_GROWTH:
             evidence["grad_norm_growth"] = _sig(growth)
-            reasons.append(f"the largest layer gradient norm grew {growth:.0e}x from the first half of the run to the second")
+            reasons.append(
+                f"the largest layer gradient norm grew {growth:.0e}x from the first half of the run to the second"
+            )
 
     with np.errstate(invalid="ignore"):
         big = np.nanmax(view.update, axis=0, initial=-np.inf) if view.update.size else np.array([])
     over = [n for n, u in zip(view.layers, big) if math.isfinite(u) and u >= EXPLODE_UPDATE_RATIO]
     if over:
-        evidence["max_update_ratio"] = _sig(float(np.nanmax(big[np.isfinite(big)])))
+        top_ratio = float(np.nanmax(big[np.isfinite(big)]))
+        evidence["max_update_ratio"] = _sig(top_ratio)
         layers.update(over)
-        reasons.append("single updates were as large as the weights themselves (update ratio >= 1)")
-        hard = True
+        reasons.append(
+            f"single updates were up to {top_ratio:.2g}x the size of the weights (~1e-3 is healthy): "
+            "the steps are far too large"
+        )
 
     growth_flags, growth_vals, growth_acts = [], [], []
     for acts in view.activation_windows():
@@ -319,23 +324,23 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
         g = float(np.median(growth_vals[len(growth_vals) // 2 :]))
         evidence["activation_growth"] = _sig(g)
         layers.update(a for a, f in zip(growth_acts, growth_flags) if f)
-        reasons.append(f"hidden activations grow {g:.0e}x from the first layer to the deepest")
+        reasons.append(
+            f"hidden activations grow {g:.0e}x from the first hidden layer to the deepest: each layer "
+            "multiplies the signal by more than 1 (initial weights too large?)"
+        )
 
     if not reasons:
         return []
     stalled = view.stalled()
     severity = "error" if hard or stalled else "warning"
     evidence.update(view.loss_evidence())
-    explanation = (
-        "Gradients or activations blow up: "
-        + "; ".join(reasons)
-        + ". Each layer multiplies the signal by more than 1, so the effect compounds with depth"
-        + (
-            " — and a bounded output (sigmoid) driven that far saturates, leaving no gradient at all."
-            if stalled
-            else "."
-        )
+    windows = view.activation_windows()
+    pinned = bool(windows) and any(
+        a.get("output") and _f(a.get("saturated")) >= OUTPUT_SATURATION for a in windows[-1].values()
     )
+    explanation = "Gradients or activations blow up: " + "; ".join(reasons) + "."
+    if pinned:
+        explanation += " The bounded output is pinned at its limits, so the gradient vanishes instead of exploding."
     ordered = [n for n in [*view.layers, *sorted(layers)] if n in layers]
     return [_finding(view, "exploding_gradient", severity, list(dict.fromkeys(ordered)), evidence, explanation)]
 
