@@ -73,7 +73,7 @@ def test_remedies_skip_what_the_run_already_does():
     assert not {"residual", "layer_norm", "batch_norm", "pretrain_layerwise"} & set(names)
     assert "relu_kaiming" not in names  # relu is the default activation
     worst = [r["name"] for r in remedies_for("vanishing_gradient", WORST)]
-    assert worst[:3] == ["relu_kaiming", "residual", "layer_norm"]
+    assert worst[:4] == ["modern_recipe", "relu_kaiming", "residual", "layer_norm"]
 
 
 def test_learning_rate_remedies_follow_the_runs_lr():

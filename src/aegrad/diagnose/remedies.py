@@ -97,6 +97,19 @@ TREATABLE = (
 
 
 @remedy(
+    "modern_recipe",
+    "all three fixes at once, as deep nets are trained today: ReLU + He init keep gradients from shrinking "
+    "with depth and Adam's per-parameter steps move the early layers (measured here: a depth-8 sigmoid/SGD net "
+    "that no single change rescues in 15 epochs trains to 0.4x the trivial MSE)",
+    treats={"vanishing_gradient": 0},
+)
+def _modern_recipe(cfg: RunConfig) -> Patch | None:
+    if cfg.get("model.activation") not in BOUNDED or cfg.get("train.optimizer") in ("adam", "adamw"):
+        return None  # one part is already in place: the single-change remedies below say which is missing
+    return {"model.activation": "relu", "model.init": "kaiming_normal", "train.optimizer": "adam", "train.lr": 0.001}
+
+
+@remedy(
     "relu_kaiming",
     "ReLU passes gradients with slope 1 on active units and He init keeps their variance constant "
     "across layers, so depth no longer shrinks them (He et al. 2015; Glorot & Bengio 2010)",
@@ -229,13 +242,16 @@ def _pretrain(cfg: RunConfig) -> Patch | None:
 
 @remedy(
     "normalize_inputs",
-    "unscaled inputs drive the first layer's pre-activations far from zero; z-scoring them "
-    "(fitted on the training split) brings them to unit scale",
+    "unscaled inputs drive the first layer's pre-activations far from zero; normalising them "
+    "(fitted on the training split) brings them to unit scale — min-max to [0, 1] under a sigmoid "
+    "output, which cannot reach z-scores' negative values; z-score otherwise",
     treats={"saturation": 1, "exploding_gradient": 6},
 )
 def _normalize_inputs(cfg: RunConfig) -> Patch | None:
     norm = cfg.get("data.normalize")
-    return {"data.normalize": "zscore"} if norm in (None, "none") else None
+    if norm not in (None, "none"):
+        return None
+    return {"data.normalize": "minmax" if cfg.get("model.output") == "sigmoid" else "zscore"}
 
 
 # -- optimizer and learning rate --------------------------------------------------------------

@@ -350,6 +350,8 @@ def _maybe_compile(net: torch.nn.Module, enabled: bool):
     """torch.compile the model, falling back to eager with one warning if compilation fails."""
     if not enabled:
         return net
+    # The monitor adds forward hooks on sampled steps only; without this dynamo would ignore them.
+    torch._dynamo.config.skip_nnmodule_hook_guards = False
     compiled = torch.compile(net)
     state = {"fn": compiled}
 
