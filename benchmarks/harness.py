@@ -311,6 +311,13 @@ def machine(versions: dict[str, str | None], cores: int) -> dict[str, Any]:
     }
 
 
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
 def run_all(s: Settings, log: Log) -> dict[str, Any]:
     """All requested sections; the dict that becomes bench.json."""
     main_versions = probe(sys.executable, ["aegrad", "torch"])
@@ -335,6 +342,7 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
 
     task = s.task
     flops = train_flops_per_sample(task.layer_dims())
+    load_start = _loadavg()
     failed: dict[str, str] = {}
     rt1: dict[str, Any] = {}
     ceiling = None
@@ -353,12 +361,14 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
         if "scaling" in s.sections:
             scaling = run_scaling(s, ceiling, workdir, log)
 
+    load = {"start": load_start, "end": _loadavg()}  # others' work on the machine skews every number
     ours = rt1.get(AEGRAD)
     aegrad_gflops = ours["samples_per_s"]["median"] * flops / 1e9 if ours else None
     fraction = aegrad_gflops / ceiling if aegrad_gflops is not None and ceiling else None
     overhead = results.monitor_overhead_pct(rt1)
     return {
         "machine": machine({**installed, "torch": main_versions["torch"]}, task.threads),
+        "load_avg_1min": load,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "settings": {
             "quick": s.quick,

@@ -112,6 +112,7 @@ def scaling_tables(res: dict[str, Any]) -> list[str]:
 def render(res: dict[str, Any]) -> str:
     task = res["settings"]["task"]
     versions = res["machine"]["versions"]
+    load = res.get("load_avg_1min") or {}
     ran = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
     lines = [
         f"RT1: Fashion-MNIST dense autoencoder {_architecture(task)}, ReLU, sigmoid output, MSE, "
@@ -119,7 +120,8 @@ def render(res: dict[str, Any]) -> str:
         f"{task['threads']} threads, {res['settings']['repeats']} runs each, interleaved"
         + (" (--quick: tiny, not a measurement)" if res["settings"]["quick"] else "")
         + ".",
-        f"Machine: {res['machine']['name']}; {ran}; {res['date']}.",
+        f"Machine: {res['machine']['name']}; {ran}; {res['date']}; 1-min load average "
+        f"{_n(load.get('start'), '.2f')} at start, {_n(load.get('end'), '.2f')} at end.",
         "",
     ]
     if res["rt1"]:
