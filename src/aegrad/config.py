@@ -225,19 +225,24 @@ def _preset_dict(name: str) -> dict[str, Any]:
     return yaml.safe_load(text) or {}
 
 
-def _file_dict(path: str | Path) -> dict[str, Any]:
+def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (a config, a study spec); one-line UserErrors otherwise."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"config file not found: {p}")
+        raise UserError(f"{what} not found: {p}")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise UserError(f"config file {p} is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise UserError(f"{what} {p} is not valid YAML: {str(err).splitlines()[0]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"config file {p} must hold a mapping of sections (data, model, train, ...)")
+        raise UserError(f"{what} {p} must be a mapping ({expected})")
     return data
+
+
+def _file_dict(path: str | Path) -> dict[str, Any]:
+    return read_yaml_mapping(path, "config file", "sections data, model, train, monitor")
 
 
 DEFAULT_PRESET = "digits-mlp"

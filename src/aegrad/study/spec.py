@@ -55,7 +55,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aegrad.config import Config, apply_overrides, load_config, validate
+from aegrad.config import Config, apply_overrides, load_config, read_yaml_mapping, validate
 from aegrad.errors import UserError
 
 # What results.csv holds per trial when a spec names no metrics (keys of summary.json).
@@ -204,14 +204,9 @@ class Trial:
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"study spec not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise UserError(f"study spec {path} is not valid YAML: {str(err).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"study spec {path} must be a mapping (name, base, grid, bundles, seeds, ...)")
+    data = read_yaml_mapping(path, "study spec", "name, base, grid, bundles, seeds, ...")
+    if not data:
+        raise UserError(f"study spec {path} is empty")
     return data
 
 
