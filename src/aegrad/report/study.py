@@ -85,7 +85,9 @@ class _Table:
         return statistics.fmean(values) if values else None
 
     def geomean(self, trials: list[dict[str, Any]], field: str) -> float | None:
-        values = [v for t in trials if t["status"] == "ok" and (v := _num(t.get(field))) is not None and v > 0]
+        values = [v for t in trials if t["status"] == "ok" and (v := _num(t.get(field))) is not None and v >= 0]
+        if values and min(values) == 0:
+            return 0.0  # a gradient that underflowed to exactly 0 in float32: the mean of logs is -inf
         return math.exp(statistics.fmean(map(math.log, values))) if values else None
 
     def ratio(self, combo: dict[str, Any], x: Any, bundle: str) -> float | None:
@@ -153,7 +155,7 @@ def _along_x(table: _Table) -> list[str]:
         ranked = "; ".join(f"{b} {_fmt(r)}" for r, b in sorted(at_last))
         out.append(f"At {xk} {_label(last)}, best first (test/trivial): {ranked}.")
     grads = [(b, g) for b in t.bundles if (g := t.geomean(t.cell(combo, last, b), "grad_ratio_end")) is not None]
-    vanish = [f"{b} ({_fmt(g, '.1e')})" for b, g in grads if g < 1e-3]
+    vanish = [f"{b} ({_fmt(g, '.1e') if g > 0 else '0: the gradient underflowed float32'})" for b, g in grads if g < 1e-3]
     explode = [f"{b} ({_fmt(g, '.1e')})" for b, g in grads if g > 1e3]
     if vanish:
         out.append(f"At {xk} {_label(last)} the first layer's gradient is < 1/1000 of the last's "
