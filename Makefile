@@ -26,7 +26,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
+# The peers (pythae, Keras) install beside the pinned torch; if they cannot, the benchmark skips them.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -c 'import torch; print("torch==" + torch.__version__)' > $(VENV)/torch-pin.txt
+	$(BIN)/pip install -q -c $(VENV)/torch-pin.txt -e '.[bench]'
+	touch $(BENCH_STAMP)
+
 bench: $(STAMP)
+	-$(MAKE) --no-print-directory $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --out bench.json
 
 clean:

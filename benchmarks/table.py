@@ -114,16 +114,17 @@ def render(res: dict[str, Any]) -> str:
     versions = res["machine"]["versions"]
     load = res.get("load_avg_1min") or {}
     ran = ", ".join(f"{k} {v}" for k, v in versions.items() if v)
-    lines = [
+    quick = " (--quick: tiny, not a measurement)" if res["settings"]["quick"] else ""
+    title = (
         f"RT1: Fashion-MNIST dense autoencoder {_architecture(task)}, ReLU, sigmoid output, MSE, "
         f"Adam {task['lr']:g}, batch {task['batch_size']}, {task['epochs']} epochs, "
-        f"{task['threads']} threads, {res['settings']['repeats']} runs each, interleaved"
-        + (" (--quick: tiny, not a measurement)" if res["settings"]["quick"] else "")
-        + ".",
+        f"{task['threads']} threads, {res['settings']['repeats']} runs each, interleaved{quick}."
+    )
+    where = (
         f"Machine: {res['machine']['name']}; {ran}; {res['date']}; 1-min load average "
-        f"{_n(load.get('start'), '.2f')} at start, {_n(load.get('end'), '.2f')} at end.",
-        "",
-    ]
+        f"{_n(load.get('start'), '.2f')} at start, {_n(load.get('end'), '.2f')} at end."
+    )
+    lines = [title, where, ""]
     if res["rt1"]:
         lines += rt1_table(res) + [""]
     lines += targets_table(res) + [""]

@@ -101,7 +101,7 @@ class TrainConfig(_Strict):
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CPU and CUDA
     compile: bool = False  # torch.compile the model (falls back with a warning)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
-    threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: PyTorch's default)
+    threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: one for tiny steps, else PyTorch's default)
     log_every: int = Field(50, ge=1)  # optimizer steps between step records in metrics.jsonl
     checkpoint_every: int | None = Field(None, ge=1)  # also checkpoint every N optimizer steps
     patience: int | None = Field(None, ge=1)  # early stopping: epochs without test-loss improvement

@@ -66,7 +66,7 @@ def test_seed_reference_architecture():
     acts = [type(m).__name__ for m in model.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.Sigmoid))]
     assert acts == ["ReLU", "ReLU"]  # Dense(32, relu) in the encoder and in the decoder; linear outputs
     assert cfg.train.batch_size == 32 and cfg.train.epochs == 50 and cfg.train.lr == 1e-3
-    assert cfg.data.samples == 1000 and cfg.data.dim == 100 and cfg.train.optimizer == "adam"
+    assert cfg.data.samples == 1250 and cfg.data.dim == 100 and cfg.train.optimizer == "adam"
 
 
 def test_seed_reference_trains(tmp_path):
@@ -74,7 +74,7 @@ def test_seed_reference_trains(tmp_path):
     s = run.summary
     # N(0,1) noise cannot be compressed much: test MSE is finite and near the trivial baseline
     assert math.isfinite(s["test_mse"]) and s["epochs"] == 50
-    assert s["steps"] == 50 * math.ceil(800 / 32)
+    assert s["train_samples"] == 1000 and s["steps"] == 50 * math.ceil(1000 / 32)
 
 
 def test_metrics_log_lr_and_steps(tmp_path):
