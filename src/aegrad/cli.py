@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     keys = ("test_mse", "trivial_mse", "test_over_trivial", "psnr", "epochs", "steps", "samples_per_s", "wall_s")
     print(json.dumps({k: _round(s.get(k)) for k in keys}, indent=2))
     if s.get("stop_reason", "completed") != "completed":
-        print(f"stopped: {s['stop_reason']}")
+        print(s["stop_reason"])
     print(format_findings(run.findings))
     return 0
 
