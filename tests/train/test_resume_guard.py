@@ -74,3 +74,26 @@ def test_accumulation_matches_big_batch_in_loop(tmp_path):
                              "train.optimizer": "sgd", "train.lr": 0.1}), out=tmp_path / "b", report=False).summary
     assert a["steps"] == b["steps"]
     assert a["test_mse"] == pytest.approx(b["test_mse"], rel=1e-5)
+
+
+class _Kill(aegrad.Callback):
+    """Simulates a crash: raises after a given optimizer step."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path):
+    over = {"train.epochs": 2, "train.checkpoint_every": 7, "train.noise": "gaussian"}
+    straight = aegrad.train(_cfg(**over), out=tmp_path / "s", report=False).summary
+    with pytest.raises(KeyboardInterrupt):
+        aegrad.train(_cfg(**over), out=tmp_path / "k", report=False, callbacks=[_Kill(10)])
+    state = torch.load(tmp_path / "k" / "state.pt", weights_only=True)
+    assert state["step"] == 7 and state["epoch_groups_done"] == 7
+    resumed = aegrad.train(_cfg(**over), resume=tmp_path / "k", report=False).summary
+    assert resumed["steps"] == straight["steps"]
+    assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6, abs=1e-9)

@@ -180,6 +180,10 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
         if monitor is not None and state.get("monitor") is not None:
             monitor.load_state_dict(state["monitor"])
         prog = _Progress(**state["progress"])
+        # A mid-epoch checkpoint (train.checkpoint_every) carries the epoch's permutation and position.
+        resume_perm, resume_groups = state.get("epoch_perm"), int(state.get("epoch_groups_done", 0))
+    else:
+        resume_perm, resume_groups = None, 0
     guard.snapshot(model, optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
@@ -190,11 +194,16 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
     model.train()
     while prog.epoch < t.epochs and stop_reason == "completed":
         epoch_t0 = time.perf_counter()
-        perm = dist.shard(torch.randperm(len(train_x), generator=gen)).to(device)
+        if resume_perm is not None:
+            perm, skip_groups, resume_perm = resume_perm.to(device), resume_groups, None
+        else:
+            perm, skip_groups = dist.shard(torch.randperm(len(train_x), generator=gen)).to(device), 0
         loss_sum = torch.zeros((), device=device)
         log_sum = torch.zeros((), device=device)
         log_n, epoch_steps, clip_fired = 0, 0, torch.zeros((), device=device)
-        for group in _micro_batches(perm, t.batch_size, t.accumulate):
+        for gi, group in enumerate(_micro_batches(perm, t.batch_size, t.accumulate)):
+            if gi < skip_groups:
+                continue  # done before the mid-epoch checkpoint this run resumed from
             n_group = sum(len(i) for i in group)
             optimizer.zero_grad(set_to_none=True)
             loss_total = torch.zeros((), device=device)
@@ -238,7 +247,7 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             if monitor is not None:
                 _drain(monitor, gradlog, grad_records)
             if t.checkpoint_every and prog.step % t.checkpoint_every == 0 and rank0:
-                _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog)
+                _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog, (perm, gi + 1))
         prog.train_seconds += time.perf_counter() - epoch_t0
         prog.train_samples += sum(len(i) for i in perm.split(t.batch_size)) * dist.world_size()
         if stop_reason != "completed":
@@ -298,7 +307,8 @@ def _step_record(prog, loss, optimizer, clip, pen, guard) -> dict[str, Any]:
     return rec
 
 
-def _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog) -> None:
+def _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog, epoch_pos=None) -> None:
+    """Weights and resume state; `epoch_pos` = (this epoch's permutation, groups done) when mid-epoch."""
     save_weights(run_dir, model, cfg.model, data.sample_shape, data.normalizer)
     save_state(
         run_dir,
@@ -312,6 +322,8 @@ def _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, moni
             "monitor": monitor.state_dict() if monitor is not None else None,
             "progress": prog.__dict__.copy(),
             "step": prog.step,
+            "epoch_perm": epoch_pos[0].cpu() if epoch_pos else None,
+            "epoch_groups_done": epoch_pos[1] if epoch_pos else 0,
         },
     )
 
