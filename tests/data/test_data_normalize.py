@@ -84,3 +84,14 @@ def test_fitted_on_train_split_only():
     assert ds.train_x.min() == 0.0 and ds.train_x.max() == 1.0
     raw_test = ds.normalizer.inverse(ds.test_x)
     torch.testing.assert_close(raw_test, raw_test.round(), atol=1e-4, rtol=0)  # digits are integers 0..16
+
+
+@pytest.mark.parametrize("kind", ["none", "minmax", "zscore"])
+def test_in_place_transform_equals_transform(kind):
+    x = torch.rand(50, 1, 4, 4) * 255
+    norm = Normalizer(kind).fit(x)
+    expected = norm.transform(x)
+    y = x.clone()
+    out = norm.transform_(y)
+    assert out.data_ptr() == y.data_ptr()  # really in place
+    torch.testing.assert_close(out, expected)

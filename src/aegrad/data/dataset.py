@@ -77,8 +77,8 @@ def _take(xy: Arrays, idx: np.ndarray | None) -> Arrays:
 
 
 def _to_x(a: np.ndarray) -> Tensor:
-    # One copy into float32; uint8 pixels keep their 0..255 values.
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    # Always a fresh float32 copy (it is normalised in place next); uint8 pixels keep their 0..255 values.
+    return torch.from_numpy(np.array(a, dtype=np.float32, order="C", copy=True))
 
 
 def _to_y(a: np.ndarray | None) -> Tensor | None:
@@ -112,8 +112,8 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     tx, vx = _to_x(train_x), _to_x(test_x)
     normalizer = Normalizer(cfg.normalize).fit(tx)
     return Dataset(
-        train_x=normalizer.transform(tx),
-        test_x=normalizer.transform(vx),
+        train_x=normalizer.transform_(tx),  # in place: no second full-size copy of the data
+        test_x=normalizer.transform_(vx),
         train_y=_to_y(train_y),
         test_y=_to_y(test_y),
         sample_shape=tuple(tx.shape[1:]),

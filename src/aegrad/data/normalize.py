@@ -86,6 +86,11 @@ class Normalizer:
         offset, scale = self._params(x)
         return (x - offset) / scale
 
+    def transform_(self, x: Tensor) -> Tensor:
+        """In place: data units -> normalised units, without the full-size temporaries of `transform`."""
+        offset, scale = self._params(x)
+        return x.sub_(offset).div_(scale)
+
     def inverse(self, x: Tensor) -> Tensor:
         """Normalised units (e.g. a reconstruction) -> data units."""
         offset, scale = self._params(x)
