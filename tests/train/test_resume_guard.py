@@ -61,9 +61,11 @@ def test_nan_guard_rollback_halves_lr(tmp_path):
 
 
 def test_early_stopping(tmp_path):
-    cfg = _cfg(**{"train.epochs": 30, "train.patience": 1, "train.lr": 0.5, "train.optimizer": "sgd"})
+    """At lr 1e-12 the test loss cannot improve after the first epoch: patience 2 stops at epoch 3."""
+    cfg = _cfg(**{"train.epochs": 30, "train.patience": 2, "train.lr": 1e-12, "train.optimizer": "sgd"})
     s = aegrad.train(cfg, out=tmp_path / "r", report=False).summary
-    assert s["stop_reason"].startswith("early stopping") or s["epochs"] == 30
+    assert s["stop_reason"] == "early stopping: no test improvement for 2 epochs"
+    assert s["epochs"] == 3
 
 
 def test_accumulation_matches_big_batch_in_loop(tmp_path):

@@ -39,6 +39,15 @@ def _norm64(grads: list[Tensor]) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(norms))
 
 
+def _norm32(grads: list[Tensor]) -> Tensor:
+    """Global L2 norm in float32: ~4x cheaper than `_norm64`, enough to detect non-finite gradients
+    and to log; tiny gradients (below ~1e-19 per element) may read as 0 (the monitor measures those)."""
+    if not grads:
+        return torch.zeros(())
+    dev = grads[0].device
+    return torch.linalg.vector_norm(torch.stack([n.to(dev) for n in torch._foreach_norm(grads, 2)]))
+
+
 def _flag(cond: Tensor) -> Tensor:
     return cond.to(torch.float32)
 
@@ -133,7 +142,8 @@ class Clipper:
     AGC first bounds each unit relative to its weights; value clipping then
     removes outlying elements; the global-norm clip runs last so its bound holds
     for the gradient the optimizer finally sees. Any combination may be set;
-    with none set the call only measures the norm.
+    with none set the call only measures the norm, in float32 (this runs on every
+    step: the float64 norm cost ~6% of an RT1 step, measured 634 vs 140 us).
     """
 
     norm: float | None = None  # global-norm threshold (train.clip_norm)
@@ -152,7 +162,8 @@ class Clipper:
         grads = [p.grad for p in params]
         if not grads:
             return {"grad_norm": torch.zeros(()), "clipped": torch.zeros(())}
-        pre = _norm64(grads)
+        clipping = self.agc is not None or self.value is not None or self.norm is not None
+        pre = _norm64(grads) if clipping else _norm32(grads)
         fired = _zero_flag(grads)
         if self.agc is not None:
             fired = torch.maximum(fired, _agc(params, self.agc, self.agc_eps))
