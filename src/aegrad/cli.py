@@ -90,6 +90,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = _load_cfg(args)
     if args.out and not args.resume and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise UserError(f"--out {args.out} exists and is not empty; pick a new folder or use --resume {args.out}")
+    if not cfg.train.compile:
+        from aegrad.train.optim import defer_dynamo_import
+
+        defer_dynamo_import()  # this process never compiles: skip a ~1 s import (see its docstring)
     show = not args.quiet and sys.stdout.isatty()
     callbacks = [_RichProgress()] if show else []
     run = train(cfg, out=args.out, resume=args.resume, report=not args.no_report, callbacks=callbacks)

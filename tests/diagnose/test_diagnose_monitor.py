@@ -227,3 +227,24 @@ def test_read_records_round_trip(tmp_path):
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
         GradientMonitor(_net(), sync_every=0)
+
+
+def test_given_norms_are_used_and_tiny_layers_still_remeasured():
+    """The loop shares one float32 norm pass with the monitor; float64 layers are re-measured."""
+    net = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64))
+    own = GradientMonitor(net, sync_every=4, activation_every=100)
+    shared = GradientMonitor(net, sync_every=4, activation_every=100)
+    g = torch.randn(64, 64, generator=torch.Generator().manual_seed(1))
+    for k in range(4):
+        net[0].weight.grad = g * 1e-25  # float32 squares underflow: the monitor must use float64
+        net[1].weight.grad = g * (k + 1)
+        own.step(torch.tensor(1.0))
+        given = torch._foreach_norm([w.grad for w in shared.weights], 2)
+        shared.step(torch.tensor(1.0), grad_norms=[given[0] * 0 + 123.0, given[1]])  # layer 0's is wrong on purpose
+    (a,) = own.drain()
+    (b,) = shared.drain()
+    assert b["grad_norm"]["mean"][0] == pytest.approx((g.double() * 1e-25).norm().item(), rel=1e-5)
+    assert b["grad_norm"]["mean"] == pytest.approx(a["grad_norm"]["mean"], rel=1e-6)
+    assert b["grad_norm"]["max"] == pytest.approx(a["grad_norm"]["max"], rel=1e-6)
+    with pytest.raises(ValueError, match="2 layers"):
+        shared.step(torch.tensor(1.0), grad_norms=[given[0]])

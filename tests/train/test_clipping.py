@@ -141,3 +141,20 @@ def test_clipper_reports_when_only_value_fires():
     assert float(stats["clipped"]) == 1.0
     stats = Clipper(norm=1e6, value=1e6)(ps)
     assert float(stats["clipped"]) == 0.0
+
+
+def test_measuring_clipper_uses_the_norms_it_is_given():
+    torch.manual_seed(0)
+    params = [nn.Parameter(torch.randn(3, 4)), nn.Parameter(torch.randn(5))]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    clip = Clipper()
+    assert not clip.clips and Clipper(norm=1.0).clips
+    own = clip(params)
+    given = clip(params, list(torch._foreach_norm([p.grad for p in params], 2)))
+    assert float(given["grad_norm"]) == pytest.approx(float(own["grad_norm"]), rel=1e-6)
+    assert float(given["grad_norm"]) == pytest.approx(float(torch.cat([p.grad.flatten() for p in params]).norm()))
+    # a configured clip measures in float64 itself and ignores them
+    wrong = [torch.tensor(100.0), torch.tensor(100.0)]
+    out = Clipper(norm=1e6)(params, wrong)
+    assert float(out["grad_norm"]) == pytest.approx(float(own["grad_norm"]), rel=1e-6)

@@ -209,3 +209,75 @@ def test_unknown_optimizer_lists_valid_names():
     object.__setattr__(cfg, "optimizer", "lbfgs")  # bypass validation to reach the registry
     with pytest.raises(KeyError, match="valid: adagrad, adam"):
         create_optimizer([nn.Parameter(torch.zeros(2))], cfg)
+
+
+# -- fused_adam_step: the loop's direct call of torch's fused Adam kernel ----------------------------------
+
+
+def _adam_pair(name: str, wd: float):
+    cfg = TrainConfig(optimizer=name, lr=0.01, weight_decay=wd)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
+    twin = copy.deepcopy(model)
+    return model, twin, create_optimizer(param_groups(model, cfg), cfg), create_optimizer(param_groups(twin, cfg), cfg)
+
+
+@pytest.mark.parametrize("name,wd", [("adam", 0.0), ("adam", 0.1), ("adamw", 0.0), ("adamw", 0.1)])
+def test_fused_adam_step_equals_step_bit_for_bit(name, wd):
+    model, twin, ref, fast = _adam_pair(name, wd)
+    g = torch.Generator().manual_seed(3)
+    for t in range(5):
+        for a, b in zip(model.parameters(), twin.parameters()):
+            grad = torch.randn(a.shape, generator=g)
+            a.grad, b.grad = grad.clone(), grad.clone()
+        if t == 3:  # a schedule changing the lr between steps
+            for opt in (ref, fast):
+                for group in opt.param_groups:
+                    group["lr"] = 0.003
+        ref.step()
+        assert optim.fused_adam_step(fast)  # from the first step: it creates the state as Adam does
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+    sa, sb = ref.state_dict()["state"], fast.state_dict()["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(sa[k][key], sb[k][key]), (k, key)
+            assert sa[k][key].dtype == sb[k][key].dtype
+
+
+def test_fused_adam_step_declines_what_it_does_not_cover():
+    model, _, opt, _ = _adam_pair("adam", 0.0)
+    assert not optim.fused_adam_step(opt)  # no gradients yet
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    handle = opt.register_step_post_hook(lambda *a: None)
+    assert not optim.fused_adam_step(opt)  # a hook only step() would run
+    handle.remove()
+    assert optim.fused_adam_step(opt)
+    sgd = create_optimizer(model.parameters(), TrainConfig(optimizer="momentum", lr=0.1))
+    assert not optim.fused_adam_step(sgd)
+    amsgrad = torch.optim.Adam(model.parameters(), amsgrad=True, fused=True)
+    assert not optim.fused_adam_step(amsgrad)
+
+
+def test_defer_dynamo_import_keeps_optimizers_working(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from aegrad.train.optim import defer_dynamo_import, fused_adam_step\n"
+        "defer_dynamo_import()\n"
+        "p = torch.nn.Parameter(torch.ones(3))\n"
+        "opt = torch.optim.Adam([p], lr=0.1, fused=True)\n"
+        "p.grad = torch.ones(3)\n"
+        "assert fused_adam_step(opt)\n"
+        "state = opt.state_dict()\n"
+        "opt.load_state_dict(state)\n"
+        "opt.zero_grad()\n"
+        "assert p.grad is None and abs(float(p[0]) - 0.9) < 1e-6\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +155,14 @@ class GradientMonitor:
 
     # -- the loop's calls --------------------------------------------------------------
 
-    def step(self, loss: Tensor | None = None) -> None:
-        """Account one optimizer step: call after backward (and unscaling), before opt.step()."""
+    def step(self, loss: Tensor | None = None, grad_norms: Sequence[Tensor] | None = None) -> None:
+        """Account one optimizer step: call after backward (and unscaling), before opt.step().
+
+        `grad_norms`, when the caller has them, are the float32 L2 norms of the
+        gradients of `weights` (in that order): the loop computes one norm pass per
+        step and shares it with the clipper. Layers whose gradients are too small for
+        float32 squares are still re-measured here in float64.
+        """
         device = self._device(loss)
         if not self._buf or self._buf["sum"].device != device:
             self._alloc(device)
@@ -168,7 +174,7 @@ class GradientMonitor:
                 loss_t = loss_t.reshape(()).to(device)
             self._window_has_loss = True
         # The per-step cost: one foreach norm pass, one stack, one copy into the ring buffer.
-        norms = self._grad_norms()
+        norms = self._grad_norms(grad_norms)
         row = self._rows[self._ring_fill]
         row.copy_(torch.stack([*norms, loss_t]))
         self._ring_fill += 1
@@ -224,6 +230,11 @@ class GradientMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def weights(self) -> list[Tensor]:
+        """The monitored layers' weights, in `layers` order (what `step`'s `grad_norms` must follow)."""
+        return list(self._weights)
 
     @property
     def steps(self) -> int:
@@ -330,10 +341,19 @@ class GradientMonitor:
         self._act_count = 0
         self._update_count = 0
 
-    def _grad_norms(self) -> list[Tensor]:
-        """Per-layer gradient norms (0-d tensors): one float32 foreach pass, float64 where needed."""
+    def _grad_norms(self, given: Sequence[Tensor] | None = None) -> list[Tensor]:
+        """Per-layer gradient norms (0-d tensors): one float32 foreach pass (or `given`), float64 where needed."""
         zero = self._buf["zero32"]
         grads = [w.grad if w.grad is not None else zero for w in self._weights]
+        if given is not None:
+            if len(given) != len(grads):
+                raise ValueError(f"grad_norms has {len(given)} norms for {len(grads)} layers")
+            out = list(given)
+            slow = [i for i, p in enumerate(self._precise) if p]
+            if slow:
+                for i, n in zip(slow, torch._foreach_norm([grads[i] for i in slow], 2, dtype=torch.float64)):
+                    out[i] = n
+            return out
         if not any(self._precise):
             return list(torch._foreach_norm(grads, 2))
         if all(self._precise):
@@ -381,6 +401,9 @@ class GradientMonitor:
             stats = activation_stats(output, family)
             self._act_pending[i] = torch.stack([stats[k] for k in ACTIVATION_FIELDS])
 
+        # It reads only `output` and returns None: the loop's autograd-free dense step may call it
+        # itself with the activation it computed (train/dense.py), so sampled steps stay fast.
+        hook.reads_output_only = True  # type: ignore[attr-defined]
         return hook
 
     def _remove_hooks(self) -> None:

@@ -155,15 +155,29 @@ class Clipper:
     def from_config(cls, cfg: TrainConfig) -> Clipper:
         return cls(norm=cfg.clip_norm, value=cfg.clip_value, agc=cfg.clip_agc)
 
+    @property
+    def clips(self) -> bool:
+        """Whether any clip is set (else a call only measures the float32 norm)."""
+        return self.agc is not None or self.value is not None or self.norm is not None
+
     @torch.no_grad()
-    def __call__(self, params: Iterable[Tensor]) -> dict[str, Tensor]:
-        """Clip in place; ``{"grad_norm": norm before any clip, "clipped": 1.0 if any clip fired}``."""
+    def __call__(self, params: Iterable[Tensor], tensor_norms: list[Tensor] | None = None) -> dict[str, Tensor]:
+        """Clip in place; ``{"grad_norm": norm before any clip, "clipped": 1.0 if any clip fired}``.
+
+        `tensor_norms`: the float32 norms of the parameters' gradients, already computed
+        by the caller (one per parameter with a gradient, in order); used when no clip is set.
+        """
         params = _with_grads(params)
         grads = [p.grad for p in params]
         if not grads:
             return {"grad_norm": torch.zeros(()), "clipped": torch.zeros(())}
-        clipping = self.agc is not None or self.value is not None or self.norm is not None
-        pre = _norm64(grads) if clipping else _norm32(grads)
+        clipping = self.clips
+        if clipping:
+            pre = _norm64(grads)
+        elif tensor_norms is not None:
+            pre = torch.linalg.vector_norm(torch.stack(tensor_norms))
+        else:
+            pre = _norm32(grads)
         fired = _zero_flag(grads)
         if self.agc is not None:
             fired = torch.maximum(fired, _agc(params, self.agc, self.agc_eps))

@@ -37,8 +37,9 @@ from aegrad.train import distributed as dist
 from aegrad.train.callbacks import Callback
 from aegrad.train.checkpoint import load_state, save_state, save_weights
 from aegrad.train.clipping import Clipper
+from aegrad.train.dense import DenseStep
 from aegrad.train.guard import NanGuard
-from aegrad.train.optim import create_optimizer, param_groups
+from aegrad.train.optim import create_optimizer, fused_adam_step, param_groups
 from aegrad.train.penalties import corrupt, latent_l1, weight_penalty
 from aegrad.train.pretrain import pretrain_layerwise
 from aegrad.train.schedules import create_schedule
@@ -186,6 +187,13 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
         resume_perm, resume_groups = None, 0
     guard.snapshot(model, optimizer)
     params = [p for p in model.parameters() if p.requires_grad]
+    # Plain dense models on the CPU skip autograd (see train/dense.py); hooked steps still use it.
+    dense = DenseStep.of(model, cfg, dist.world_size()) if device.type == "cpu" else None
+    penalised = bool(t.l1 or t.l2)
+    position = {id(p): i for i, p in enumerate(params)}
+    weight_pos = [position.get(id(w)) for w in monitor.weights] if monitor is not None else []
+    share_norms = monitor is not None and not clipper.clips and None not in weight_pos
+    pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
     for cb in callbacks:
         cb.on_fit_start(steps_per_epoch * t.epochs, prog.step)
@@ -205,22 +213,32 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             if gi < skip_groups:
                 continue  # done before the mid-epoch checkpoint this run resumed from
             n_group = sum(len(i) for i in group)
-            optimizer.zero_grad(set_to_none=True)
+            for param in params:
+                param.grad = None  # optimizer.zero_grad(set_to_none=True), without its per-call overhead
             loss_total = torch.zeros((), device=device)
             for k, idx in enumerate(group):
-                x = train_x[idx]
-                with dist.no_sync(net, last=k == len(group) - 1), amp:
-                    out = fwd(corrupt(x, t.noise, t.noise_level, gen))
-                    rec = F.mse_loss(out["x_hat"].float(), x)
-                    loss = rec + latent_l1(out["z"].float(), t.latent_l1)
-                    (loss * (len(idx) / n_group)).backward()
-                loss_total += rec.detach() * (len(idx) / n_group)
-            pen = weight_penalty(model, t.l1, t.l2)
-            if t.l1 or t.l2:
+                share = len(idx) / n_group
+                if dense is not None and not dense.hooked():
+                    x = dense.gather(train_x, idx)
+                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share)
+                else:
+                    x = train_x[idx]
+                    with dist.no_sync(net, last=k == len(group) - 1), amp:
+                        out = fwd(corrupt(x, t.noise, t.noise_level, gen))
+                        rec = F.mse_loss(out["x_hat"].float(), x)
+                        loss = rec + latent_l1(out["z"].float(), t.latent_l1)
+                        (loss * share).backward()
+                loss_total += rec.detach() * share
+            if penalised:
+                pen = weight_penalty(model, t.l1, t.l2)
                 (pen["l1"] + pen["l2"]).backward()
+            tnorms = None
             if monitor is not None:
-                monitor.step(loss_total)
-            clip = clipper(params)
+                # One float32 norm pass serves the monitor, the clipper's logged norm and the guard.
+                if share_norms and all(p.grad is not None for p in params):
+                    tnorms = torch._foreach_norm([p.grad for p in params], 2)
+                monitor.step(loss_total, None if tnorms is None else [tnorms[i] for i in weight_pos])
+            clip = clipper(params, tnorms)
             finite = torch.isfinite(loss_total) & torch.isfinite(clip["grad_norm"])
             verdict = guard.record(bool(finite))  # one scalar read: free on CPU, a sync on CUDA
             if verdict != "ok":
@@ -231,7 +249,8 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
                     schedule.scale(0.5)  # the halving lives in the schedule's state, so it survives resume
                 optimizer.zero_grad(set_to_none=True)
                 continue
-            optimizer.step()
+            if not fused_adam_step(optimizer):
+                optimizer.step()
             schedule.step()
             prog.step += 1
             epoch_steps += 1
