@@ -1,5 +1,3 @@
-import sys
+from aegrad.cli import run
 
-from aegrad.cli import main
-
-sys.exit(main())
+run()

@@ -220,5 +220,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The console script (and ``python -m aegrad``): `main`, then a fast exit.
+
+    Once the command has returned and its output is flushed, nothing is left to do:
+    every file was written atomically and closed. Python's own shutdown of a process
+    that imported torch and matplotlib still takes ~0.6 s (measured: 2.4 s vs 1.8 s
+    for an import-only script), so the process ends with ``os._exit``. `main` itself
+    returns normally, for callers in Python.
+    """
+    code = main()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

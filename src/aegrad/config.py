@@ -104,6 +104,7 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: one for tiny steps, else PyTorch's default)
     log_every: int = Field(50, ge=1)  # optimizer steps between step records in metrics.jsonl
     checkpoint_every: int | None = Field(None, ge=1)  # also checkpoint every N optimizer steps
+    checkpoint_interval_s: float = Field(1.0, ge=0.0)  # epoch-end checkpoints at most this often (the last epoch's always); 0: every epoch
     patience: int | None = Field(None, ge=1)  # early stopping: epochs without test-loss improvement
     nan_patience: int = Field(3, ge=1)  # consecutive non-finite steps before rolling back
     max_rollbacks: int = Field(3, ge=0)  # rollbacks (each halving lr) before the run stops

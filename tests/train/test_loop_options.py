@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -84,3 +85,20 @@ def test_every_optimizer_lowers_the_loss_in_the_loop(tmp_path, optimizer):
     lr = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05}.get(optimizer, 0.003)
     s = _train(tmp_path, optimizer, **{"train.optimizer": optimizer, "train.lr": lr}).summary
     assert s["test_mse"] < s["trivial_mse"], (optimizer, s)
+
+
+@pytest.mark.parametrize("interval,expected", [(0.0, 3), (1e9, 1)])
+def test_epoch_checkpoints_are_throttled_by_time_but_the_last_is_always_written(tmp_path, monkeypatch, interval, expected):
+    loop = importlib.import_module("aegrad.train.loop")
+    written = []
+    original = loop._checkpoint
+
+    def counting(*args, **kwargs):
+        written.append(args[9].epoch)  # prog, the 10th positional argument
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_checkpoint", counting)
+    run = _train(tmp_path, f"i{interval}", **{"train.epochs": 3, "train.checkpoint_interval_s": interval})
+    assert len(written) == expected and written[-1] == 3
+    state = torch.load(tmp_path / f"i{interval}" / "state.pt", weights_only=True)
+    assert state["step"] == run.summary["steps"] and state["progress"]["epoch"] == 3

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aegrad.report.plots import new_figure, save_figure
+from aegrad.report.plots import log_axis, new_figure, save_figure
 
 GRADFLOW_PNG = "gradflow.png"
 GRADFLOW_LAYERS_PNG = "gradflow_layers.png"
@@ -87,7 +87,7 @@ def plot_layer_gradients(records: Sequence[dict[str, Any]], path: str | Path) ->
         ax.plot(xs, [10 ** rows[j][w] for j in xs], style, label=f"{names[w]} (step {steps[w]})", markersize=4)
         drawn = True
     if drawn:
-        ax.set_yscale("log")
+        log_axis(ax)
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no finite, nonzero gradient", ha="center", va="center", transform=ax.transAxes)

@@ -40,6 +40,26 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def log_axis(ax: Any, axis: str = "y") -> None:
+    """A base-10 log scale whose tick labels are plain numbers (0.001, 0.01, 1, 20).
+
+    matplotlib's default labels on a log axis are mathtext (10^-3), laid out by its
+    TeX-like parser: that was ~0.1 s of the ~0.6 s a run report takes to draw.
+    """
+    from matplotlib.ticker import LogFormatter
+
+    class PlainLogFormatter(LogFormatter):
+        # LogFormatter decides which ticks get a label (minor ones too when the axis spans
+        # under a decade or so); only the text differs from the default's.
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:.3g}"
+
+    getattr(ax, f"set_{axis}scale")("log")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(PlainLogFormatter(base=10))
+    target.set_minor_formatter(PlainLogFormatter(base=10, labelOnlyBase=False))
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Render `fig` to PNG and write it atomically. No 'Software' tag: the file names no URL."""
     buf = io.BytesIO()
@@ -95,7 +115,7 @@ def plot_loss(metrics: list[dict[str, Any]], trivial_mse: float | None, path: Pa
     if _is_num(trivial_mse) and math.isfinite(trivial_mse) and trivial_mse > 0:
         label = f"trivial MSE (predict the mean) = {trivial_mse:.4g}"
         ax.axhline(trivial_mse, ls="--", color="0.35", lw=1.2, label=label)
-    ax.set_yscale("log")
+    log_axis(ax)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("MSE (normalised units)")
     ax.set_title("Loss")
@@ -105,7 +125,7 @@ def plot_loss(metrics: list[dict[str, Any]], trivial_mse: float | None, path: Pa
         pax = axes[1]
         for stage, (xs, ys) in stages.items():
             pax.plot(xs, ys, marker="o", ms=3, label=f"stage {stage}")
-        pax.set_yscale("log")
+        log_axis(pax)
         pax.set_xlabel("epoch")
         pax.set_title("Layer-wise pretraining")
         pax.grid(True, which="both", alpha=0.25)
