@@ -1,0 +1,52 @@
+"""Smoke test of the ablation table: every variant runs, and the ratios are recomputed from the medians."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.ablation import SEED_VARIANTS, STEP_VARIANTS, render, seed_command
+
+REPO = Path(__file__).resolve().parents[2]
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def test_seed_variants_are_the_shipped_command_with_one_change(tmp_path):
+    base = seed_command("aegrad", tmp_path, None)
+    assert base[-6:] == ["train", "--preset", "seed-reference", "--quiet", "--out", str(tmp_path)]
+    assert seed_command("every_epoch_checkpoint", tmp_path, None)[-2:] == ["--set", "train.checkpoint_interval_s=0"]
+    assert seed_command("no_report", tmp_path, None)[-1] == "--no-report"
+    assert "defer_dynamo_import = lambda: None" in " ".join(seed_command("dynamo_import", tmp_path, None))
+    assert "sys.exit(main())" in " ".join(seed_command("python_shutdown", tmp_path, 2))
+    assert seed_command("aegrad", tmp_path, 2)[-2:] == ["--set", "train.epochs=2"]
+
+
+@pytest.mark.slow
+def test_tiny_ablation_run(tmp_path):
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    out = tmp_path / "ablation.json"
+    args = ["--repeats", "1", "--epochs", "1", "--limit", "512", "--seed-epochs", "1", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ablation", *args], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res["errors"] == []
+    assert set(res["step_samples_per_s"]) == set(STEP_VARIANTS)
+    assert set(res["seed_wall_s"]) == set(SEED_VARIANTS)
+    base = res["step_samples_per_s"]["aegrad"]["median"]
+    for r in res["step_samples_per_s"].values():
+        assert r["min"] <= r["median"] <= r["max"] and r["median"] > 0
+        assert r["slowdown"] == pytest.approx(base / r["median"])
+    t0 = res["seed_wall_s"]["aegrad"]["median"]
+    for r in res["seed_wall_s"].values():
+        assert r["vs_aegrad"] == pytest.approx(r["median"] / t0)
+    assert res["seed_wall_s"]["import_only"]["median"] < t0  # the floor is below the whole run
+    assert proc.stdout.strip() == render(res)
+    assert statistics.median([r["median"] for r in res["seed_wall_s"].values()]) > 0
