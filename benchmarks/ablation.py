@@ -38,7 +38,7 @@ from benchmarks.harness import REPO, _env, _tail, aegrad_command
 STEP_VARIANTS = {
     "aegrad": "as shipped: the dense step, reused buffers, direct fused Adam, one shared norm pass",
     "autograd_step": "loss.backward() instead of the dense step (DenseStep.of returns None)",
-    "fresh_buffers": "the dense step, re-allocating its activation buffers every step",
+    "fresh_buffers": "the dense step, allocating its activations and gradients anew every step",
     "optimizer_step": "optimizer.step() instead of the direct fused Adam call",
 }
 
@@ -58,6 +58,8 @@ SEED_VARIANTS = {
 def _patch(variant: str) -> None:
     import importlib
 
+    import torch
+
     loop = importlib.import_module("aegrad.train.loop")
     dense = importlib.import_module("aegrad.train.dense")
     if variant == "autograd_step":
@@ -67,6 +69,8 @@ def _patch(variant: str) -> None:
 
         def fresh(self: Any, *args: Any, **kwargs: Any) -> Any:
             self._rows = 0  # forces _buffers() to allocate new activation and error tensors
+            self._wgrad = [torch.empty_like(w) for w in self._wgrad]  # and new gradient tensors
+            self._bgrad = [torch.empty_like(b) for b in self._bgrad]
             return original(self, *args, **kwargs)
 
         dense.DenseStep.loss_and_grads = fresh

@@ -69,9 +69,10 @@ class DenseStep:
     """Loss and gradients of ``F.mse_loss(model(x), target)`` for a chain of dense stages, without autograd.
 
     Every intermediate (activations, backpropagated errors, gradients, the gathered
-    batch) lives in a buffer allocated once and reused: on the 2-core VM fresh
-    400 KB tensors each step cost more than autograd itself (a step with buffers:
-    ~5.1 ms; the same step allocating its tensors: ~6.7 ms).
+    batch) lives in a buffer allocated once and reused. In isolation (the step timed
+    alone, in a loop) that was worth ~25%; inside the training loop the ablation
+    (``python -m benchmarks.ablation``, row ``fresh_buffers``) finds no difference
+    beyond the machine's noise, so the buffers are kept only because they cost nothing.
     """
 
     def __init__(self, model: MLPAutoencoder, stages: list[_Stage]) -> None:
