@@ -189,28 +189,24 @@ def summarize(
     }
 
 
+def _table(rows: dict[str, dict[str, Any]], texts: dict[str, str], head: str, ratio_key: str, fmt: str, suffix: str) -> list[str]:
+    out = [head, "|---|---|---:|---:|"]
+    for v, r in rows.items():
+        ratio = "—" if v == "aegrad" or r[ratio_key] is None else f"{r[ratio_key]:.2f}{suffix}"
+        spread = f"{r['median']:{fmt}} ({r['min']:{fmt}}–{r['max']:{fmt}})"
+        out.append(f"| {v} | {texts[v]} | {spread} | {ratio} |")
+    return out
+
+
 def render(res: dict[str, Any]) -> str:
     s = res["settings"]
-    lines = [
-        f"RT1 step ({s['epochs']} epoch(s){', ' + str(s['limit']) + ' samples' if s['limit'] else ''}, "
-        f"monitor on, {s['repeats']} runs each, interleaved):",
-        "",
-        "| variant | what is undone | samples/s, median (min–max) | aegrad is faster by |",
-        "|---|---|---:|---:|",
-    ]
-    for v, r in res["step_samples_per_s"].items():
-        ratio = "—" if v == "aegrad" or r["slowdown"] is None else f"{r['slowdown']:.2f}×"
-        lines.append(f"| {v} | {STEP_VARIANTS[v]} | {r['median']:,.0f} ({r['min']:,.0f}–{r['max']:,.0f}) | {ratio} |")
-    lines += [
-        "",
-        f"seed-reference as a whole process ({s['repeats']} runs each, interleaved):",
-        "",
-        "| variant | what changes | wall s, median (min–max) | ÷ aegrad |",
-        "|---|---|---:|---:|",
-    ]
-    for v, r in res["seed_wall_s"].items():
-        ratio = "—" if v == "aegrad" or r["vs_aegrad"] is None else f"{r['vs_aegrad']:.2f}"
-        lines.append(f"| {v} | {SEED_VARIANTS[v]} | {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}) | {ratio} |")
+    limit = f", {s['limit']} samples" if s["limit"] else ""
+    lines = [f"RT1 step ({s['epochs']} epoch(s){limit}, monitor on, {s['repeats']} runs each, interleaved):", ""]
+    head = "| variant | what is undone | samples/s, median (min–max) | aegrad is faster by |"
+    lines += _table(res["step_samples_per_s"], STEP_VARIANTS, head, "slowdown", ",.0f", "×")
+    lines += ["", f"seed-reference as a whole process ({s['repeats']} runs each, interleaved):", ""]
+    head = "| variant | what changes | wall s, median (min–max) | ÷ aegrad |"
+    lines += _table(res["seed_wall_s"], SEED_VARIANTS, head, "vs_aegrad", ".2f", "")
     for e in res["errors"]:
         lines.append(f"\nerror: {e}")
     return "\n".join(lines)

@@ -50,3 +50,26 @@ def test_tiny_ablation_run(tmp_path):
     assert res["seed_wall_s"]["import_only"]["median"] < t0  # the floor is below the whole run
     assert proc.stdout.strip() == render(res)
     assert statistics.median([r["median"] for r in res["seed_wall_s"].values()]) > 0
+
+
+@pytest.mark.slow
+def test_profile_step_prints_operators_whose_shares_add_up():
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile_step", "--limit", "256", "--rows", "10000"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| `")]
+    assert any("aten::mm" in r for r in rows) and any("aten::addmm" in r for r in rows)
+    shares = [float(r.split("|")[4].strip().rstrip("%")) for r in rows]
+    assert shares == sorted(shares, reverse=True)
+    assert sum(shares) == pytest.approx(100.0, abs=0.5)  # every operator listed: the shares cover the total
+    bad = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile_step", "--limit", "3"], cwd=REPO, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--limit" in bad.stderr and "Traceback" not in bad.stderr
