@@ -67,8 +67,12 @@ def test_profile_step_prints_operators_whose_shares_add_up():
     rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("| `")]
     assert any("aten::mm" in r for r in rows) and any("aten::addmm" in r for r in rows)
     shares = [float(r.split("|")[4].strip().rstrip("%")) for r in rows]
-    assert shares == sorted(shares, reverse=True)
-    assert sum(shares) == pytest.approx(100.0, abs=0.5)  # every operator listed: the shares cover the total
+    ms = [float(r.split("|")[3].replace(",", "")) for r in rows]
+    assert shares == sorted(shares, reverse=True) and ms == sorted(ms, reverse=True)
+    total = float(proc.stdout.split("profiled: ")[1].split(" ms")[0].replace(",", ""))
+    # every operator listed: their times add up to the total (each printed to 0.1 ms)
+    assert sum(ms) == pytest.approx(total, abs=0.05 * (len(ms) + 1))
+    assert shares[0] == pytest.approx(100 * ms[0] / total, abs=0.5)  # both rounded to 0.1 ms
     bad = subprocess.run(
         [sys.executable, "-m", "benchmarks.profile_step", "--limit", "3"], cwd=REPO, capture_output=True, text=True
     )
