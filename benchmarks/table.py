@@ -95,14 +95,15 @@ def scaling_tables(res: dict[str, Any]) -> list[str]:
         return []
     lines = [f"Scaling (aegrad, monitor on, {sc['steps']} steps per point):", ""]
     for key, label in (("batch_size", "batch size"), ("depth", "depth (× width)")):
-        lines += [f"| {label} | samples/s | GFLOP/s | of ceiling | peak RSS MiB |", "|---:|---:|---:|---:|---:|"]
+        head = f"| {label} | samples/s | GFLOP/s | ceiling GFLOP/s (just before) | of ceiling | peak RSS MiB |"
+        lines += [head, "|---:|---:|---:|---:|---:|---:|"]
         for p in sc[key]:
             name = str(p[key]) + (f" × {p['width']}" if key == "depth" else "")
             if "error" in p:
-                lines.append(f"| {name} | failed: {p['error']} | | | |")
+                lines.append(f"| {name} | failed: {p['error']} | | | | |")
                 continue
             lines.append(
-                f"| {name} | {_n(p['samples_per_s'])} | {p['gflops']:.1f} "
+                f"| {name} | {_n(p['samples_per_s'])} | {p['gflops']:.1f} | {_n(p.get('ceiling_gflops'), '.1f')} "
                 f"| {_n(p['ceiling_fraction'], '.0%')} | {p['peak_rss_mib']:.0f} |"
             )
         lines.append("")

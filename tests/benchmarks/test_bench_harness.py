@@ -92,6 +92,8 @@ def test_quick_run_writes_every_field(quick) -> None:
         assert [p[key] for p in points] == values
         for p in points:
             assert p["samples_per_s"] > 0 and p["peak_rss_mib"] > 10 and p["gflops"] > 0
+            # each point's fraction is over the ceiling measured just before it
+            assert p["ceiling_gflops"] > 0 and p["ceiling_fraction"] == pytest.approx(p["gflops"] / p["ceiling_gflops"])
 
 
 @pytest.mark.slow
