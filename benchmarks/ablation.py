@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import REPO, _env, _tail, aegrad_command
+from benchmarks.results import spread
 
 STEP_VARIANTS = {
     "aegrad": "as shipped: the dense step, reused buffers, direct fused Adam, one shared norm pass",
@@ -123,10 +124,6 @@ def seed_command(variant: str, out: Path, seed_epochs: int | None) -> list[str]:
 # ------------------------------------------------------------------ driver
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def run(repeats: int, epochs: int, limit: int | None, seed_epochs: int | None, log=print) -> dict[str, Any]:
     step: dict[str, list[float]] = {v: [] for v in STEP_VARIANTS}
     seed: dict[str, list[float]] = {v: [] for v in SEED_VARIANTS}
@@ -171,12 +168,12 @@ def summarize(
     base_sps = statistics.median(step["aegrad"]) if step.get("aegrad") else None
     base_s = statistics.median(seed["aegrad"]) if seed.get("aegrad") else None
     steps = {
-        v: {**_spread(xs), "slowdown": base_sps / statistics.median(xs) if base_sps else None}
+        v: {**spread(xs), "slowdown": base_sps / statistics.median(xs) if base_sps else None}
         for v, xs in step.items()
         if xs
     }
     seeds = {
-        v: {**_spread(xs), "vs_aegrad": statistics.median(xs) / base_s if base_s else None}
+        v: {**spread(xs), "vs_aegrad": statistics.median(xs) / base_s if base_s else None}
         for v, xs in seed.items()
         if xs
     }

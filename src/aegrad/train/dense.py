@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.modules import module as _module  # its global forward-hook registries
 
 from aegrad.config import Config
 from aegrad.models.blocks import Block
@@ -120,9 +121,7 @@ class DenseStep:
         Hooks on activation modules that carry ``reads_output_only = True`` (the
         gradient monitor's) are honoured: the step calls them with the activation.
         """
-        from torch.nn.modules import module as _m
-
-        if _m._global_forward_hooks or _m._global_forward_pre_hooks:
+        if _module._global_forward_hooks or _module._global_forward_pre_hooks:
             return True
         for m in self._modules:
             if m._forward_pre_hooks or m._forward_hooks_with_kwargs:
