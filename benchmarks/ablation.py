@@ -1,6 +1,7 @@
 """What each speed change bought: aegrad with one change undone at a time, side by side.
 
-    python -m benchmarks.ablation [--repeats 5] [--epochs 1] [--limit N] [--seed-epochs N] [--out ablation.json]
+    python -m benchmarks.ablation [--repeats 5] [--epochs 1] [--limit N] [--seed-epochs N] [--sections step,seed]
+                                  [--out ablation.json]
 
 Two tables, every variant in its own fresh process, interleaved (A B C A B C ...),
 median and min–max of `repeats`:
@@ -9,7 +10,8 @@ median and min–max of `repeats`:
   get it) with one change undone by patching aegrad in that process: the
   autograd step instead of the dense step, the dense step re-allocating its
   activation buffers every step, ``optimizer.step()`` instead of the direct fused
-  Adam call. samples/s is training time only (the run summary's).
+  Adam call, a separate norm pass instead of the dense step's in-cache norms.
+  samples/s is training time only (the run summary's).
 * **seed-reference process** — ``aegrad train --preset seed-reference`` timed as
   a whole process, as shipped and with one change undone: the ``torch._dynamo``
   import the CLI defers, Python's normal shutdown instead of ``os._exit``, a
@@ -41,7 +43,10 @@ STEP_VARIANTS = {
     "autograd_step": "loss.backward() instead of the dense step (DenseStep.of returns None)",
     "fresh_buffers": "the dense step, allocating its activations and gradients anew every step",
     "optimizer_step": "optimizer.step() instead of the direct fused Adam call",
+    "norm_pass": "a separate foreach norm pass instead of the dense step's in-cache dot per gradient",
 }
+
+SECTIONS = ("step", "seed")
 
 SEED_VARIANTS = {
     "aegrad": "aegrad train --preset seed-reference, as shipped",
@@ -77,6 +82,14 @@ def _patch(variant: str) -> None:
         dense.DenseStep.loss_and_grads = fresh
     elif variant == "optimizer_step":
         loop.fused_adam_step = lambda optimizer: False
+    elif variant == "norm_pass":
+        init = dense.DenseStep.__init__
+
+        def without_norms(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            self.sq_norms = torch.zeros(0)  # the loop then measures the norms in its own foreach pass
+
+        dense.DenseStep.__init__ = without_norms
     elif variant != "aegrad":
         raise ValueError(f"unknown variant {variant!r}")
 
@@ -124,14 +137,21 @@ def seed_command(variant: str, out: Path, seed_epochs: int | None) -> list[str]:
 # ------------------------------------------------------------------ driver
 
 
-def run(repeats: int, epochs: int, limit: int | None, seed_epochs: int | None, log=print) -> dict[str, Any]:
-    step: dict[str, list[float]] = {v: [] for v in STEP_VARIANTS}
-    seed: dict[str, list[float]] = {v: [] for v in SEED_VARIANTS}
+def run(
+    repeats: int,
+    epochs: int,
+    limit: int | None,
+    seed_epochs: int | None,
+    log=print,
+    sections: tuple[str, ...] = SECTIONS,
+) -> dict[str, Any]:
+    step: dict[str, list[float]] = {v: [] for v in STEP_VARIANTS} if "step" in sections else {}
+    seed: dict[str, list[float]] = {v: [] for v in SEED_VARIANTS} if "seed" in sections else {}
     errors: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for r in range(repeats):
-            for variant in STEP_VARIANTS:
+            for variant in step:
                 res = work / f"{variant}-{r}.json"
                 cmd = [sys.executable, "-m", "benchmarks.ablation", "--variant", variant, "--result", str(res)]
                 cmd += ["--epochs", str(epochs)] + (["--limit", str(limit)] if limit else [])
@@ -142,7 +162,7 @@ def run(repeats: int, epochs: int, limit: int | None, seed_epochs: int | None, l
                 sps = json.loads(res.read_text())["samples_per_s"]
                 step[variant].append(sps)
                 log(f"[step {r + 1}/{repeats}] {variant}: {sps:,.0f} samples/s")
-            for variant in SEED_VARIANTS:
+            for variant in seed:
                 out = work / f"seed-{variant}-{r}"
                 cmd = seed_command(variant, out, seed_epochs)
                 t0 = time.perf_counter()
@@ -179,6 +199,7 @@ def summarize(
     }
     return {
         "settings": {"repeats": repeats, "epochs": epochs, "limit": limit, "seed_epochs": seed_epochs},
+        "sections": [k for k, rows in (("step", step), ("seed", seed)) if rows],
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
         "step_samples_per_s": steps,
         "seed_wall_s": seeds,
@@ -198,12 +219,15 @@ def _table(rows: dict[str, dict[str, Any]], texts: dict[str, str], head: str, ra
 def render(res: dict[str, Any]) -> str:
     s = res["settings"]
     limit = f", {s['limit']} samples" if s["limit"] else ""
-    lines = [f"RT1 step ({s['epochs']} epoch(s){limit}, monitor on, {s['repeats']} runs each, interleaved):", ""]
-    head = "| variant | what is undone | samples/s, median (min–max) | aegrad is faster by |"
-    lines += _table(res["step_samples_per_s"], STEP_VARIANTS, head, "slowdown", ",.0f", "×")
-    lines += ["", f"seed-reference as a whole process ({s['repeats']} runs each, interleaved):", ""]
-    head = "| variant | what changes | wall s, median (min–max) | ÷ aegrad |"
-    lines += _table(res["seed_wall_s"], SEED_VARIANTS, head, "vs_aegrad", ".2f", "")
+    lines: list[str] = []
+    if res["step_samples_per_s"]:
+        lines += [f"RT1 step ({s['epochs']} epoch(s){limit}, monitor on, {s['repeats']} runs each, interleaved):", ""]
+        head = "| variant | what is undone | samples/s, median (min–max) | aegrad is faster by |"
+        lines += _table(res["step_samples_per_s"], STEP_VARIANTS, head, "slowdown", ",.0f", "×")
+    if res["seed_wall_s"]:
+        lines += ["", f"seed-reference as a whole process ({s['repeats']} runs each, interleaved):", ""]
+        head = "| variant | what changes | wall s, median (min–max) | ÷ aegrad |"
+        lines += _table(res["seed_wall_s"], SEED_VARIANTS, head, "vs_aegrad", ".2f", "")
     for e in res["errors"]:
         lines.append(f"\nerror: {e}")
     return "\n".join(lines)
@@ -215,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=1, help="RT1 epochs per step-variant run")
     p.add_argument("--limit", type=int, default=None, help="RT1 training samples (default: all 60k)")
     p.add_argument("--seed-epochs", type=int, default=None, help="seed-reference epochs (default: its 50)")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="step, seed or both (default: step,seed)")
     p.add_argument("--out", default="ablation.json")
     p.add_argument("--variant", help=argparse.SUPPRESS)  # child process: run one RT1 variant
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -222,11 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.repeats, args.epochs, args.limit or 1, args.seed_epochs or 1) < 1:
         print("benchmarks.ablation: --repeats, --epochs, --limit and --seed-epochs must be >= 1", file=sys.stderr)
         return 2
+    sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
+    if not sections or set(sections) - set(SECTIONS):
+        print(f"benchmarks.ablation: --sections {args.sections!r}: valid are step, seed (comma-separated)", file=sys.stderr)
+        return 2
     if args.variant:
         result = run_step_variant(args.variant, args.epochs, args.limit)
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")
         return 0
-    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, log=lambda m: print(m, file=sys.stderr))
+    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, lambda m: print(m, file=sys.stderr), sections)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     print(render(res))
     return 1 if res["errors"] else 0

@@ -26,6 +26,26 @@ def test_seed_variants_are_the_shipped_command_with_one_change(tmp_path):
     assert seed_command("aegrad", tmp_path, 2)[-2:] == ["--set", "train.epochs=2"]
 
 
+def test_bad_sections_are_refused_with_one_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ablation", "--sections", "step,nope"], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().count("\n") == 0 and "valid are step, seed" in proc.stderr
+
+
+def test_render_shows_only_the_sections_that_ran():
+    row = {"median": 10.0, "min": 9.0, "max": 11.0}
+    res = {
+        "settings": {"repeats": 1, "epochs": 1, "limit": None, "seed_epochs": None},
+        "step_samples_per_s": {"aegrad": {**row, "slowdown": 1.0}, "norm_pass": {**row, "slowdown": 1.25}},
+        "seed_wall_s": {},
+        "errors": [],
+    }
+    text = render(res)
+    assert "| norm_pass |" in text and "1.25×" in text and "seed-reference" not in text
+
+
 @pytest.mark.slow
 def test_tiny_ablation_run(tmp_path):
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():

@@ -248,3 +248,24 @@ def test_given_norms_are_used_and_tiny_layers_still_remeasured():
     assert b["grad_norm"]["max"] == pytest.approx(a["grad_norm"]["max"], rel=1e-6)
     with pytest.raises(ValueError, match="2 layers"):
         shared.step(torch.tensor(1.0), grad_norms=[given[0]])
+
+
+def test_given_norms_as_one_vector_equal_the_monitors_own():
+    """The loop passes the dense step's norms as one 1-D tensor: copied into the window as they are."""
+    net = nn.Sequential(nn.Linear(32, 16), nn.Linear(16, 8))
+    own = GradientMonitor(net, sync_every=3, activation_every=100)
+    shared = GradientMonitor(net, sync_every=3, activation_every=100)
+    gen = torch.Generator().manual_seed(2)
+    for k in range(3):
+        net[0].weight.grad = torch.randn(16, 32, generator=gen) * (k + 1)
+        net[1].weight.grad = torch.randn(8, 16, generator=gen)
+        own.step(torch.tensor(0.5 + k))
+        vec = torch.stack(torch._foreach_norm([w.grad for w in shared.weights], 2))
+        shared.step(torch.tensor(0.5 + k), grad_norms=vec * (1.0 if k else 7.0))  # step 0 is probed in float64
+    (a,) = own.drain()
+    (b,) = shared.drain()
+    assert b["grad_norm"]["mean"] == pytest.approx(a["grad_norm"]["mean"], rel=1e-6)
+    assert b["grad_norm"]["max"] == pytest.approx(a["grad_norm"]["max"], rel=1e-6)
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="shape \\(3,\\) for 2 layers"):
+        shared.step(torch.tensor(1.0), grad_norms=torch.ones(3))

@@ -154,6 +154,9 @@ def test_measuring_clipper_uses_the_norms_it_is_given():
     given = clip(params, list(torch._foreach_norm([p.grad for p in params], 2)))
     assert float(given["grad_norm"]) == pytest.approx(float(own["grad_norm"]), rel=1e-6)
     assert float(given["grad_norm"]) == pytest.approx(float(torch.cat([p.grad.flatten() for p in params]).norm()))
+    as_vector = clip(params, torch.stack(torch._foreach_norm([p.grad for p in params], 2)))  # the dense step's form
+    assert float(as_vector["grad_norm"]) == pytest.approx(float(own["grad_norm"]), rel=1e-6)
+    assert float(clip(params, torch.tensor([3.0, 4.0]))["grad_norm"]) == pytest.approx(5.0)  # it really reads them
     # a configured clip measures in float64 itself and ignores them
     wrong = [torch.tensor(100.0), torch.tensor(100.0)]
     out = Clipper(norm=1e6)(params, wrong)

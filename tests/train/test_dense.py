@@ -70,6 +70,69 @@ def test_gradients_accumulate_and_buffers_resize_across_batch_sizes():
         assert _max_rel(b.grad, a.grad) < 1e-5
 
 
+def test_squared_norms_are_those_of_the_accumulated_gradients():
+    model, twin, step = _pair(_cfg())
+    g = torch.Generator().manual_seed(3)
+    x1, x2 = torch.rand(12, *SHAPE, generator=g), torch.rand(9, *SHAPE, generator=g)
+    step.sq_norms.fill_(-1.0)
+    step.loss_and_grads(x1, x1, 0.5)  # norms not asked for: left as they were
+    assert torch.equal(step.sq_norms, torch.full_like(step.sq_norms, -1.0))
+    step.loss_and_grads(x2, x2, 0.5, norms=True)  # the last micro-batch: norms of the sum
+    for xb in (x1, x2):
+        (0.5 * F.mse_loss(model(xb)["x_hat"], xb)).backward()
+    want = torch.stack([p.grad.double().square().sum() for p in model.parameters()])
+    assert step.sq_norms.shape == want.shape
+    assert torch.allclose(step.sq_norms.double(), want, rtol=1e-5, atol=0.0)
+    assert (want > 0).all()
+
+
+def test_the_loop_shares_the_dense_norms_with_the_monitor_and_the_clipper(tmp_path, monkeypatch):
+    cfg = _cfg(**{"train.epochs": 1, "data.limit": 300, "monitor.sync_every": 3, "train.log_every": 1})
+    asked = []
+    original = DenseStep.loss_and_grads
+
+    def spy(self, x, target, scale=1.0, norms=False):
+        asked.append(norms)
+        return original(self, x, target, scale, norms)
+
+    n_params = len(list(create_model(cfg.model, SHAPE).parameters()))
+    passes = []
+    foreach_norm = torch._foreach_norm
+
+    def counting_norm(tensors, *args, **kwargs):
+        if len(tensors) == n_params and kwargs.get("dtype") is None:
+            passes.append(1)  # a float32 pass over every gradient: what the dense step replaces
+        return foreach_norm(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(DenseStep, "loss_and_grads", spy)
+    monkeypatch.setattr(torch, "_foreach_norm", counting_norm)
+    dense = aegrad.train(cfg, tmp_path / "dense", report=False)
+    assert asked and all(asked)
+    assert not passes
+    monkeypatch.undo()
+    monkeypatch.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
+    auto = aegrad.train(cfg, tmp_path / "auto", report=False)
+    a, b = aegrad.load_run(dense.path), aegrad.load_run(auto.path)
+    steps_a = [r for r in a.metrics if r["kind"] == "step"]
+    steps_b = [r for r in b.metrics if r["kind"] == "step"]
+    assert steps_a[0]["grad_norm"] == pytest.approx(steps_b[0]["grad_norm"], rel=1e-4)
+    assert a.gradients[0]["grad_norm"]["mean"] == pytest.approx(b.gradients[0]["grad_norm"]["mean"], rel=1e-4)
+
+
+def test_accumulation_and_penalties_keep_the_norms_right(tmp_path, monkeypatch):
+    cfg = _cfg(**{"train.epochs": 1, "data.limit": 256, "train.batch_size": 32, "monitor.sync_every": 2})
+    runs = {}
+    for label, extra in (("acc", {"train.accumulate": 2}), ("l2", {"train.l2": 1e-3})):
+        c = aegrad.with_overrides(cfg, extra)
+        runs[label, "dense"] = aegrad.load_run(aegrad.train(c, tmp_path / f"{label}-d", report=False).path)
+        with monkeypatch.context() as m:
+            m.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
+            runs[label, "auto"] = aegrad.load_run(aegrad.train(c, tmp_path / f"{label}-a", report=False).path)
+    for label in ("acc", "l2"):
+        d, a = runs[label, "dense"].gradients[0], runs[label, "auto"].gradients[0]
+        assert d["grad_norm"]["mean"] == pytest.approx(a["grad_norm"]["mean"], rel=1e-4), label
+
+
 def test_gather_equals_indexing():
     _, _, step = _pair(_cfg())
     x = torch.rand(40, *SHAPE)

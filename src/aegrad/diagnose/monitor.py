@@ -155,13 +155,14 @@ class GradientMonitor:
 
     # -- the loop's calls --------------------------------------------------------------
 
-    def step(self, loss: Tensor | None = None, grad_norms: Sequence[Tensor] | None = None) -> None:
+    def step(self, loss: Tensor | None = None, grad_norms: Tensor | Sequence[Tensor] | None = None) -> None:
         """Account one optimizer step: call after backward (and unscaling), before opt.step().
 
         `grad_norms`, when the caller has them, are the float32 L2 norms of the
-        gradients of `weights` (in that order): the loop computes one norm pass per
-        step and shares it with the clipper. Layers whose gradients are too small for
-        float32 squares are still re-measured here in float64.
+        gradients of `weights` (in that order; a 1-D tensor or a list of scalars): the
+        loop computes one norm pass per step and shares it with the clipper. Layers
+        whose gradients are too small for float32 squares are still re-measured here
+        in float64.
         """
         device = self._device(loss)
         if not self._buf or self._buf["sum"].device != device:
@@ -173,10 +174,16 @@ class GradientMonitor:
             if loss_t.ndim or loss_t.device != device:
                 loss_t = loss_t.reshape(()).to(device)
             self._window_has_loss = True
-        # The per-step cost: one foreach norm pass, one stack, one copy into the ring buffer.
-        norms = self._grad_norms(grad_norms)
+        # The per-step cost: one foreach norm pass (or the caller's), one or two copies into the ring buffer.
         row = self._rows[self._ring_fill]
-        row.copy_(torch.stack([*norms, loss_t]))
+        if isinstance(grad_norms, Tensor) and not any(self._precise):
+            if grad_norms.shape != (len(self._weights),):
+                raise ValueError(f"grad_norms has shape {tuple(grad_norms.shape)} for {len(self._weights)} layers")
+            row[:-1].copy_(grad_norms)
+            row[-1].copy_(loss_t)
+        else:
+            given = None if grad_norms is None else list(grad_norms)
+            row.copy_(torch.stack([*self._grad_norms(given), loss_t]))
         self._ring_fill += 1
         if self._ring_fill == len(self._rows):
             self._fold()

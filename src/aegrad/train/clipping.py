@@ -161,11 +161,12 @@ class Clipper:
         return self.agc is not None or self.value is not None or self.norm is not None
 
     @torch.no_grad()
-    def __call__(self, params: Iterable[Tensor], tensor_norms: list[Tensor] | None = None) -> dict[str, Tensor]:
+    def __call__(self, params: Iterable[Tensor], tensor_norms: Tensor | list[Tensor] | None = None) -> dict[str, Tensor]:
         """Clip in place; ``{"grad_norm": norm before any clip, "clipped": 1.0 if any clip fired}``.
 
         `tensor_norms`: the float32 norms of the parameters' gradients, already computed
-        by the caller (one per parameter with a gradient, in order); used when no clip is set.
+        by the caller (a 1-D tensor or a list of scalars, one per parameter with a
+        gradient, in order); used when no clip is set.
         """
         params = _with_grads(params)
         grads = [p.grad for p in params]
@@ -175,7 +176,7 @@ class Clipper:
         if clipping:
             pre = _norm64(grads)
         elif tensor_norms is not None:
-            pre = torch.linalg.vector_norm(torch.stack(tensor_norms))
+            pre = torch.linalg.vector_norm(tensor_norms if isinstance(tensor_norms, Tensor) else torch.stack(tensor_norms))
         else:
             pre = _norm32(grads)
         fired = _zero_flag(grads)

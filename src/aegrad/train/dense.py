@@ -89,6 +89,8 @@ class DenseStep:
         self._batch = torch.empty(0)
         self._wgrad = [torch.empty_like(s.linear.weight) for s in stages]
         self._bgrad = [torch.empty_like(s.linear.bias) for s in stages]
+        # Squared L2 norms of the gradients, [w0, b0, w1, b1, ...] = model.parameters() order (see `of`)
+        self.sq_norms = torch.zeros(2 * len(stages))
 
     @classmethod
     def of(cls, model: nn.Module, cfg: Config, world_size: int = 1) -> DenseStep | None:
@@ -111,7 +113,8 @@ class DenseStep:
         params = [p for s in stages for p in (s.linear.weight, s.linear.bias)]
         if any(p.device.type != "cpu" or p.dtype != torch.float32 or not p.requires_grad for p in params):
             return None
-        if len(params) != len(list(model.parameters())) or any(s.slope < 0 for s in stages):
+        # sq_norms follows model.parameters(): the loop's norm vector is indexed by that order
+        if [id(p) for p in params] != [id(p) for p in model.parameters()] or any(s.slope < 0 for s in stages):
             return None
         return cls(model, stages)
 
@@ -148,10 +151,14 @@ class DenseStep:
         self._diff = torch.empty(rows, self.stages[-1].linear.out_features)
 
     @torch.no_grad()
-    def loss_and_grads(self, x: Tensor, target: Tensor, scale: float = 1.0) -> Tensor:
+    def loss_and_grads(self, x: Tensor, target: Tensor, scale: float = 1.0, norms: bool = False) -> Tensor:
         """The MSE between the model's reconstruction of `x` and `target`; adds ``scale`` x its gradient to ``.grad``.
 
         Equal to ``loss = F.mse_loss(model(x)["x_hat"], target); (scale * loss).backward()``.
+        With `norms`, also writes the squared L2 norm of every parameter's ``.grad``
+        (after this call's accumulation) into `sq_norms`, each taken right after the
+        gradient is written, while it is still in cache: one float32 dot per tensor
+        instead of a separate norm pass over 4 MB of gradients (RT1).
         """
         n = len(x)
         self._buffers(n)
@@ -193,6 +200,10 @@ class DenseStep:
                 b.grad = torch.sum(g, 0, out=self._bgrad[k])
             else:
                 b.grad.add_(g.sum(0))
+            if norms:
+                wf, bf = w.grad.reshape(-1), b.grad.reshape(-1)
+                torch.dot(wf, wf, out=self.sq_norms[2 * k])
+                torch.dot(bf, bf, out=self.sq_norms[2 * k + 1])
             if k:
                 g = torch.mm(g, w, out=self._err[k][:n])
         return loss

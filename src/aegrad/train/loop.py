@@ -190,9 +190,14 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
     # Plain dense models on the CPU skip autograd (see train/dense.py); hooked steps still use it.
     dense = DenseStep.of(model, cfg, dist.world_size()) if device.type == "cpu" else None
     penalised = bool(t.l1 or t.l2)
+    # One float32 norm pass per step serves the monitor, the clipper's logged norm and the guard
+    # (with no clip set): the dense step takes it while the gradients are in cache, else one
+    # foreach pass when the monitor wants it too.
     position = {id(p): i for i, p in enumerate(params)}
     weight_pos = [position.get(id(w)) for w in monitor.weights] if monitor is not None else []
-    share_norms = monitor is not None and not clipper.clips and None not in weight_pos
+    monitor_idx = torch.tensor(weight_pos) if None not in weight_pos else None
+    share_norms = not clipper.clips and (monitor is None or monitor_idx is not None)
+    dense_norms = share_norms and not penalised and dense is not None and len(params) == len(dense.sq_norms)
     pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
     for cb in callbacks:
@@ -217,11 +222,15 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             for param in params:
                 param.grad = None  # optimizer.zero_grad(set_to_none=True), without its per-call overhead
             loss_total = torch.zeros((), device=device)
+            tnorms = None  # float32 norms of every parameter's gradient, when shared (see above)
             for k, idx in enumerate(group):
                 share = len(idx) / n_group
                 if dense is not None and not dense.hooked():
                     x = dense.gather(train_x, idx)
-                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share)
+                    last = k == len(group) - 1
+                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share, dense_norms and last)
+                    if dense_norms and last:
+                        tnorms = dense.sq_norms.sqrt()
                 else:
                     x = train_x[idx]
                     with dist.no_sync(net, last=k == len(group) - 1), amp:
@@ -233,12 +242,10 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             if penalised:
                 pen = weight_penalty(model, t.l1, t.l2)
                 (pen["l1"] + pen["l2"]).backward()
-            tnorms = None
+            if tnorms is None and monitor is not None and share_norms and all(p.grad is not None for p in params):
+                tnorms = torch.stack(torch._foreach_norm([p.grad for p in params], 2))
             if monitor is not None:
-                # One float32 norm pass serves the monitor, the clipper's logged norm and the guard.
-                if share_norms and all(p.grad is not None for p in params):
-                    tnorms = torch._foreach_norm([p.grad for p in params], 2)
-                monitor.step(loss_total, None if tnorms is None else [tnorms[i] for i in weight_pos])
+                monitor.step(loss_total, None if tnorms is None else tnorms[monitor_idx])
             clip = clipper(params, tnorms)
             finite = torch.isfinite(loss_total) & torch.isfinite(clip["grad_norm"])
             verdict = guard.record(bool(finite))  # one scalar read: free on CPU, a sync on CUDA
