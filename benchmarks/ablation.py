@@ -10,7 +10,8 @@ median and min–max of `repeats`:
   get it) with one change undone by patching aegrad in that process: the
   autograd step instead of the dense step, the dense step re-allocating its
   activation buffers every step, ``optimizer.step()`` instead of the direct fused
-  Adam call, a separate norm pass instead of the dense step's in-cache norms.
+  Adam call, a separate norm pass instead of the dense step's in-cache norms,
+  MKL instead of oneDNN for the forward products and the backpropagated errors.
   samples/s is training time only (the run summary's).
 * **seed-reference process** — ``aegrad train --preset seed-reference`` timed as
   a whole process, as shipped and with one change undone: the ``torch._dynamo``
@@ -44,6 +45,7 @@ STEP_VARIANTS = {
     "fresh_buffers": "the dense step, allocating its activations and gradients anew every step",
     "optimizer_step": "optimizer.step() instead of the direct fused Adam call",
     "norm_pass": "a separate foreach norm pass instead of the dense step's in-cache dot per gradient",
+    "mkl_products": "MKL's addmm / mm for every product instead of oneDNN's fused linear (forward, g @ W)",
 }
 
 SECTIONS = ("step", "seed")
@@ -82,6 +84,8 @@ def _patch(variant: str) -> None:
         dense.DenseStep.loss_and_grads = fresh
     elif variant == "optimizer_step":
         loop.fused_adam_step = lambda optimizer: False
+    elif variant == "mkl_products":
+        dense.USE_ONEDNN = False
     elif variant == "norm_pass":
         init = dense.DenseStep.__init__
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import aegrad
 from aegrad.config import load_config
 from aegrad.models import create_model
+from aegrad.train import dense as dense_mod
 from aegrad.train.dense import DenseStep
 
 loop = importlib.import_module("aegrad.train.loop")
@@ -36,10 +37,32 @@ def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
 
 
+ONEDNN = [True, False] if dense_mod.onednn_available() else [False]
+
+
+def test_onednn_is_used_where_it_runs_and_refused_where_it_fails(monkeypatch):
+    if torch.backends.mkldnn.is_available():
+        assert dense_mod.onednn_available()  # torch's CPU wheels ship it: the fast path must not silently vanish
+        assert _pair(_cfg())[2].onednn
+    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(dense_mod, "_linear", broken)
+    assert not dense_mod.onednn_available()
+    assert not _pair(_cfg())[2].onednn  # the MKL products then, still exact (tests below run both)
+    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(dense_mod, "_linear", lambda x, w, b, act, slope: torch.zeros(len(x), len(w)))
+    assert not dense_mod.onednn_available()  # runs but computes something else: refused too
+
+
+@pytest.mark.parametrize("onednn", ONEDNN)
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("output", ["sigmoid", "identity"])
-def test_loss_and_every_gradient_equal_autograd(activation, output):
+def test_loss_and_every_gradient_equal_autograd(activation, output, onednn):
     model, twin, step = _pair(_cfg(**{"model.activation": activation, "model.output": output}))
+    step.onednn = onednn
     g = torch.Generator().manual_seed(1)
     target = torch.rand(33, *SHAPE, generator=g)
     noisy = target + 0.1 * torch.randn(target.shape, generator=g)
@@ -52,8 +75,10 @@ def test_loss_and_every_gradient_equal_autograd(activation, output):
         assert _max_rel(b.grad, a.grad) < 1e-5, name
 
 
-def test_gradients_accumulate_and_buffers_resize_across_batch_sizes():
+@pytest.mark.parametrize("onednn", ONEDNN)
+def test_gradients_accumulate_and_buffers_resize_across_batch_sizes(onednn):
     model, twin, step = _pair(_cfg())
+    step.onednn = onednn
     g = torch.Generator().manual_seed(2)
     batches = [torch.rand(n, *SHAPE, generator=g) for n in (20, 7, 50)]  # shrink, then grow past the buffers
     for x in batches:
