@@ -1,26 +1,30 @@
 """What each speed change bought: aegrad with one change undone at a time, side by side.
 
-    python -m benchmarks.ablation [--repeats 5] [--epochs 1] [--limit N] [--seed-epochs N] [--sections step,seed]
-                                  [--out ablation.json]
+    python -m benchmarks.ablation [--repeats 5] [--epochs 5] [--block 20] [--limit N] [--seed-epochs N]
+                                  [--sections step,seed] [--out ablation.json]
 
-Two tables, every variant in its own fresh process, interleaved (A B C A B C ...),
-median and min–max of `repeats`:
+Two tables:
 
-* **RT1 step** — ``aegrad.train`` on RT1 (fashion-mlp preset, monitor on, as users
-  get it) with one change undone by patching aegrad in that process: the
-  autograd step instead of the dense step, the dense step re-allocating its
-  activation buffers every step, ``optimizer.step()`` instead of the direct fused
-  Adam call, a separate norm pass instead of the dense step's in-cache norms,
-  MKL instead of oneDNN for the forward products and the backpropagated errors.
-  samples/s is training time only (the run summary's).
+* **RT1 step** — one ``aegrad.train`` run on RT1 (fashion-mlp preset, monitor on,
+  as users get it) in a fresh process, in which a callback switches each change
+  off for `block` steps at a time between blocks of aegrad as shipped (aegrad,
+  variant 1, aegrad, variant 2, ...) and times every step. Comparing neighbouring
+  blocks of one process cancels what separate processes cannot: this machine's
+  speed moves by a third within minutes, so whole runs of two variants differ by
+  more than most changes buy. The changes: the autograd step instead of the dense
+  step, the dense step re-allocating its buffers every step, ``optimizer.step()``
+  instead of the direct fused Adam call, a separate norm pass instead of the dense
+  step's in-cache norms, MKL instead of oneDNN for the forward products and the
+  backpropagated errors. "aegrad is faster by" is the median over block pairs of
+  (variant block's median step time ÷ the preceding aegrad block's), with its
+  quartiles.
 * **seed-reference process** — ``aegrad train --preset seed-reference`` timed as
-  a whole process, as shipped and with one change undone: the ``torch._dynamo``
-  import the CLI defers, Python's normal shutdown instead of ``os._exit``, a
-  checkpoint at every epoch end, no report (its share), and the import of
-  aegrad's CLI alone (the floor no change here can lower).
-
-The ratio column is variant ÷ aegrad (time) or aegrad ÷ variant (samples/s): how
-much slower the run is without that change.
+  a whole process, as shipped and with one change undone, each in its own fresh
+  process, interleaved (A B C A B C ...), median and min–max of `repeats`: the
+  ``torch._dynamo`` import the CLI defers, Python's normal shutdown instead of
+  ``os._exit``, a checkpoint at every epoch end, no report (its share), and the
+  import of aegrad's CLI alone (the floor no change here can lower). The ratio is
+  variant ÷ aegrad.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from benchmarks.results import spread
 
 STEP_VARIANTS = {
     "aegrad": "as shipped: the dense step, reused buffers, direct fused Adam, one shared norm pass",
-    "autograd_step": "loss.backward() instead of the dense step (DenseStep.of returns None)",
+    "autograd_step": "loss.backward() instead of the dense step (the loop's autograd path)",
     "fresh_buffers": "the dense step, allocating its activations and gradients anew every step",
     "optimizer_step": "optimizer.step() instead of the direct fused Adam call",
     "norm_pass": "a separate foreach norm pass instead of the dense step's in-cache dot per gradient",
@@ -60,55 +64,155 @@ SEED_VARIANTS = {
 }
 
 
-# ------------------------------------------------------------------ one RT1 variant (child process)
+# ------------------------------------------------------------------ the RT1 step, A/B inside one run (child process)
 
 
-def _patch(variant: str) -> None:
-    import importlib
+class _Toggles:
+    """A training callback that switches the step variants on in turn and times every step.
 
-    import torch
+    The run cycles blocks of `block` steps: aegrad, variant 1, aegrad, variant 2, ...
+    A step's time is the interval between two ``on_step_end`` calls (the loop's whole
+    step); the first `settle` steps of a block and the first step of an epoch (its
+    interval holds the evaluation) are not counted.
+    """
 
-    loop = importlib.import_module("aegrad.train.loop")
-    dense = importlib.import_module("aegrad.train.dense")
-    if variant == "autograd_step":
-        loop.DenseStep.of = classmethod(lambda cls, *a, **k: None)
-    elif variant == "fresh_buffers":
-        original = dense.DenseStep.loss_and_grads
+    def __init__(self, variants: list[str], block: int, settle: int = 2) -> None:
+        import importlib
 
-        def fresh(self: Any, *args: Any, **kwargs: Any) -> Any:
-            self._rows = 0  # forces _buffers() to allocate new activation and error tensors
-            self._wgrad = [torch.empty_like(w) for w in self._wgrad]  # and new gradient tensors
-            self._bgrad = [torch.empty_like(b) for b in self._bgrad]
-            return original(self, *args, **kwargs)
+        import torch
 
-        dense.DenseStep.loss_and_grads = fresh
-    elif variant == "optimizer_step":
-        loop.fused_adam_step = lambda optimizer: False
-    elif variant == "mkl_products":
-        dense.USE_ONEDNN = False
-    elif variant == "norm_pass":
-        init = dense.DenseStep.__init__
+        self.torch = torch
+        self.loop = importlib.import_module("aegrad.train.loop")
+        self.dense_mod = importlib.import_module("aegrad.train.dense")
+        self.cycle = [v for name in variants for v in ("aegrad", name)] or ["aegrad"]
+        self.block, self.settle = block, settle
+        self.times: dict[str, list[list[float]]] = {v: [] for v in ["aegrad", *variants]}  # per block
+        self.order: list[str] = []  # the variant of each block, in run order
+        self.step: Any = None
+        self.active = "aegrad"
+        self._saved: dict[str, Any] = {}
+        self._pos = self._slot = 0
+        self._last: tuple[float, int] | None = None
+        real_adam = self.loop.fused_adam_step
+        self.loop.fused_adam_step = lambda opt: False if self.active == "optimizer_step" else real_adam(opt)
+        real_of = self.loop.DenseStep.of.__func__
 
-        def without_norms(self: Any, *args: Any, **kwargs: Any) -> None:
-            init(self, *args, **kwargs)
-            self.sq_norms = torch.zeros(0)  # the loop then measures the norms in its own foreach pass
+        def capture(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            self.step = real_of(cls, *args, **kwargs)
+            return self.step
 
-        dense.DenseStep.__init__ = without_norms
-    elif variant != "aegrad":
-        raise ValueError(f"unknown variant {variant!r}")
+        self.loop.DenseStep.of = classmethod(capture)
+
+    def _switch(self, variant: str) -> None:
+        st, torch = self.step, self.torch
+        if st is None:
+            raise RuntimeError("the run did not use the dense step: nothing to ablate")
+        # undo the previous variant, then apply the next (each touches only the run's DenseStep)
+        if self.active == "autograd_step":
+            del st.hooked
+        elif self.active == "mkl_products":
+            st.onednn = self._saved.pop("onednn")
+        elif self.active == "norm_pass":
+            st.sq_norms = self._saved.pop("sq_norms")
+        elif self.active == "fresh_buffers":
+            del st.loss_and_grads
+        if variant == "autograd_step":
+            st.hooked = lambda: True  # the loop then runs loss.backward() for the step
+        elif variant == "mkl_products":
+            self._saved["onednn"], st.onednn = st.onednn, False
+        elif variant == "norm_pass":
+            self._saved["sq_norms"], st.sq_norms = st.sq_norms, torch.zeros(0)  # the loop measures its own
+        elif variant == "fresh_buffers":
+            original = type(st).loss_and_grads
+
+            def fresh(*args: Any, **kwargs: Any) -> Any:
+                st._rows = 0  # forces _buffers() to allocate new activation and error tensors
+                st._wgrad = [torch.empty_like(w) for w in st._wgrad]  # and new gradient tensors
+                st._bgrad = [torch.empty_like(b) for b in st._bgrad]
+                return original(st, *args, **kwargs)
+
+            st.loss_and_grads = fresh
+        elif variant not in ("aegrad", "optimizer_step"):
+            raise ValueError(f"unknown variant {variant!r}")
+        self.active = variant
+
+    def on_fit_start(self, total_steps: int, start_step: int) -> None:
+        self.order.append(self.active)
+        self.times[self.active].append([])
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        now = time.perf_counter()
+        if self._last is not None and self._last[1] == epoch and self._pos >= self.settle:
+            self.times[self.active][-1].append(now - self._last[0])
+        self._pos += 1
+        if self._pos == self.block:
+            self._pos = 0
+            self._slot = (self._slot + 1) % len(self.cycle)
+            self._switch(self.cycle[self._slot])
+            self.order.append(self.active)
+            self.times[self.active].append([])
+        self._last = (time.perf_counter(), epoch)
+
+    def on_log(self, record: dict[str, Any]) -> None: ...
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, summary: dict[str, Any]) -> None:
+        if self.active != "aegrad":
+            self._switch("aegrad")
 
 
-def run_step_variant(variant: str, epochs: int, limit: int | None) -> dict[str, Any]:
+def run_step_ab(variants: list[str], epochs: int, block: int, limit: int | None) -> dict[str, Any]:
+    """One RT1 run with the variants switched on in turn; each block's step times, in run order."""
     import aegrad
 
-    _patch(variant)
+    toggles = _Toggles(variants, block)
     overrides: dict[str, Any] = {"train.epochs": epochs}
     if limit:
         overrides["data.limit"] = limit
     cfg = aegrad.load_config(preset="fashion-mlp", overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        s = aegrad.train(cfg, out=Path(tmp) / "run", report=False).summary
-    return {"samples_per_s": s["samples_per_s"], "test_mse": s["test_mse"], "steps": s["steps"]}
+        s = aegrad.train(cfg, out=Path(tmp) / "run", report=False, callbacks=[toggles]).summary
+    blocks = []
+    counters = {v: 0 for v in toggles.times}
+    for v in toggles.order:
+        blocks.append({"variant": v, "step_s": toggles.times[v][counters[v]]})
+        counters[v] += 1
+    return {"blocks": blocks, "batch_size": cfg.train.batch_size, "test_mse": s["test_mse"], "steps": s["steps"]}
+
+
+def summarize_step_ab(res: dict[str, Any], variants: list[str]) -> dict[str, Any]:
+    """Per variant: samples/s over all its counted steps, and the median over blocks of
+    (its block's median step time ÷ the median of the aegrad block just before it)."""
+    batch = res["batch_size"]
+    steps: dict[str, list[float]] = {v: [] for v in ["aegrad", *variants]}
+    ratios: dict[str, list[float]] = {v: [] for v in variants}
+    previous: list[float] = []
+    for b in res["blocks"]:
+        xs = b["step_s"]
+        if not xs:
+            continue
+        steps[b["variant"]].extend(xs)
+        if b["variant"] == "aegrad":
+            previous = xs
+        elif previous:
+            ratios[b["variant"]].append(statistics.median(xs) / statistics.median(previous))
+    out: dict[str, Any] = {}
+    for v, xs in steps.items():
+        if not xs:
+            continue
+        row = {
+            "samples_per_s": batch / statistics.median(xs),
+            "step_ms": {k: 1e3 * val for k, val in spread(xs).items()},
+            "steps": len(xs),
+        }
+        if v != "aegrad":
+            r = ratios[v]
+            row["slowdown"] = statistics.median(r) if r else None
+            row["slowdown_quartiles"] = list(statistics.quantiles(r, n=4)[::2]) if len(r) >= 2 else None
+            row["pairs"] = len(r)
+        out[v] = row
+    return out
 
 
 # ------------------------------------------------------------------ the seed's whole process
@@ -148,24 +252,25 @@ def run(
     seed_epochs: int | None,
     log=print,
     sections: tuple[str, ...] = SECTIONS,
+    block: int = 20,
 ) -> dict[str, Any]:
-    step: dict[str, list[float]] = {v: [] for v in STEP_VARIANTS} if "step" in sections else {}
+    variants = [v for v in STEP_VARIANTS if v != "aegrad"]
+    step: dict[str, Any] = {}
     seed: dict[str, list[float]] = {v: [] for v in SEED_VARIANTS} if "seed" in sections else {}
     errors: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for r in range(repeats):
-            for variant in step:
-                res = work / f"{variant}-{r}.json"
-                cmd = [sys.executable, "-m", "benchmarks.ablation", "--variant", variant, "--result", str(res)]
-                cmd += ["--epochs", str(epochs)] + (["--limit", str(limit)] if limit else [])
-                proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, check=False)
-                if proc.returncode != 0 or not res.is_file():
-                    errors.append(f"step {variant}: exited {proc.returncode}: {_tail(proc.stderr)}")
-                    continue
-                sps = json.loads(res.read_text())["samples_per_s"]
-                step[variant].append(sps)
-                log(f"[step {r + 1}/{repeats}] {variant}: {sps:,.0f} samples/s")
+        if "step" in sections:
+            res = work / "step-ab.json"
+            cmd = [sys.executable, "-m", "benchmarks.ablation", "--ab", "--result", str(res), "--block", str(block)]
+            cmd += ["--epochs", str(epochs)] + (["--limit", str(limit)] if limit else [])
+            log(f"[step] one RT1 run of {epochs} epoch(s), variants switched in blocks of {block} steps")
+            proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not res.is_file():
+                errors.append(f"step A/B run: exited {proc.returncode}: {_tail(proc.stderr)}")
+            else:
+                step = summarize_step_ab(json.loads(res.read_text()), variants)
+        for r in range(repeats if seed else 0):
             for variant in seed:
                 out = work / f"seed-{variant}-{r}"
                 cmd = seed_command(variant, out, seed_epochs)
@@ -177,89 +282,87 @@ def run(
                     continue
                 seed[variant].append(wall)
                 log(f"[seed {r + 1}/{repeats}] {variant}: {wall:.2f} s")
-    return summarize(step, seed, repeats, epochs, limit, seed_epochs, errors)
-
-
-def summarize(
-    step: dict[str, list[float]],
-    seed: dict[str, list[float]],
-    repeats: int,
-    epochs: int,
-    limit: int | None,
-    seed_epochs: int | None,
-    errors: list[str],
-) -> dict[str, Any]:
-    base_sps = statistics.median(step["aegrad"]) if step.get("aegrad") else None
     base_s = statistics.median(seed["aegrad"]) if seed.get("aegrad") else None
-    steps = {
-        v: {**spread(xs), "slowdown": base_sps / statistics.median(xs) if base_sps else None}
-        for v, xs in step.items()
-        if xs
-    }
     seeds = {
         v: {**spread(xs), "vs_aegrad": statistics.median(xs) / base_s if base_s else None}
         for v, xs in seed.items()
         if xs
     }
     return {
-        "settings": {"repeats": repeats, "epochs": epochs, "limit": limit, "seed_epochs": seed_epochs},
-        "sections": [k for k, rows in (("step", step), ("seed", seed)) if rows],
+        "settings": {"repeats": repeats, "epochs": epochs, "limit": limit, "seed_epochs": seed_epochs, "block": block},
+        "sections": [k for k, rows in (("step", step), ("seed", seeds)) if rows],
         "machine": f"{platform.processor() or platform.machine()}, {platform.system()}",
-        "step_samples_per_s": steps,
+        "step_ab": step,
         "seed_wall_s": seeds,
         "errors": errors,
     }
-
-
-def _table(rows: dict[str, dict[str, Any]], texts: dict[str, str], head: str, ratio_key: str, fmt: str, suffix: str) -> list[str]:
-    out = [head, "|---|---|---:|---:|"]
-    for v, r in rows.items():
-        ratio = "—" if v == "aegrad" or r[ratio_key] is None else f"{r[ratio_key]:.2f}{suffix}"
-        spread = f"{r['median']:{fmt}} ({r['min']:{fmt}}–{r['max']:{fmt}})"
-        out.append(f"| {v} | {texts[v]} | {spread} | {ratio} |")
-    return out
 
 
 def render(res: dict[str, Any]) -> str:
     s = res["settings"]
     limit = f", {s['limit']} samples" if s["limit"] else ""
     lines: list[str] = []
-    if res["step_samples_per_s"]:
-        lines += [f"RT1 step ({s['epochs']} epoch(s){limit}, monitor on, {s['repeats']} runs each, interleaved):", ""]
-        head = "| variant | what is undone | samples/s, median (min–max) | aegrad is faster by |"
-        lines += _table(res["step_samples_per_s"], STEP_VARIANTS, head, "slowdown", ",.0f", "×")
+    if res["step_ab"]:
+        lines += [
+            f"RT1 step: one run ({s['epochs']} epoch(s){limit}, monitor on), each variant switched on for "
+            f"blocks of {s['block']} steps between aegrad blocks:",
+            "",
+            "| variant | what is undone | samples/s (median step) | step ms, median (min–max) "
+            "| aegrad is faster by, median (quartiles) over block pairs |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for v, r in res["step_ab"].items():
+            ms = r["step_ms"]
+            if v == "aegrad":
+                ratio = "—"
+            elif r["slowdown"] is None:
+                ratio = "n/a"
+            else:
+                q = r["slowdown_quartiles"]
+                ratio = f"{r['slowdown']:.3f}×" + (f" ({q[0]:.3f}–{q[1]:.3f}, {r['pairs']} pairs)" if q else "")
+            lines.append(
+                f"| {v} | {STEP_VARIANTS[v]} | {r['samples_per_s']:,.0f} "
+                f"| {ms['median']:.2f} ({ms['min']:.2f}–{ms['max']:.2f}) | {ratio} |"
+            )
     if res["seed_wall_s"]:
         lines += ["", f"seed-reference as a whole process ({s['repeats']} runs each, interleaved):", ""]
-        head = "| variant | what changes | wall s, median (min–max) | ÷ aegrad |"
-        lines += _table(res["seed_wall_s"], SEED_VARIANTS, head, "vs_aegrad", ".2f", "")
+        lines += ["| variant | what changes | wall s, median (min–max) | ÷ aegrad |", "|---|---|---:|---:|"]
+        for v, r in res["seed_wall_s"].items():
+            ratio = "—" if v == "aegrad" or r["vs_aegrad"] is None else f"{r['vs_aegrad']:.2f}"
+            lines.append(f"| {v} | {SEED_VARIANTS[v]} | {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}) | {ratio} |")
     for e in res["errors"]:
         lines.append(f"\nerror: {e}")
-    return "\n".join(lines)
+    return "\n".join(lines).strip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ablation", description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=1, help="RT1 epochs per step-variant run")
+    p.add_argument("--repeats", type=int, default=5, help="runs of each seed-reference variant")
+    p.add_argument("--epochs", type=int, default=5, help="RT1 epochs of the step A/B run")
+    p.add_argument("--block", type=int, default=20, help="steps per variant block in the A/B run")
     p.add_argument("--limit", type=int, default=None, help="RT1 training samples (default: all 60k)")
     p.add_argument("--seed-epochs", type=int, default=None, help="seed-reference epochs (default: its 50)")
     p.add_argument("--sections", default=",".join(SECTIONS), help="step, seed or both (default: step,seed)")
     p.add_argument("--out", default="ablation.json")
-    p.add_argument("--variant", help=argparse.SUPPRESS)  # child process: run one RT1 variant
+    p.add_argument("--ab", action="store_true", help=argparse.SUPPRESS)  # child process: the step A/B run
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if min(args.repeats, args.epochs, args.limit or 1, args.seed_epochs or 1) < 1:
-        print("benchmarks.ablation: --repeats, --epochs, --limit and --seed-epochs must be >= 1", file=sys.stderr)
+    if min(args.repeats, args.epochs, args.limit or 1, args.seed_epochs or 1) < 1 or args.block < 4:
+        print(
+            "benchmarks.ablation: --repeats, --epochs, --limit and --seed-epochs must be >= 1, --block >= 4",
+            file=sys.stderr,
+        )
         return 2
     sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
     if not sections or set(sections) - set(SECTIONS):
         print(f"benchmarks.ablation: --sections {args.sections!r}: valid are step, seed (comma-separated)", file=sys.stderr)
         return 2
-    if args.variant:
-        result = run_step_variant(args.variant, args.epochs, args.limit)
+    if args.ab:
+        variants = [v for v in STEP_VARIANTS if v != "aegrad"]
+        result = run_step_ab(variants, args.epochs, args.block, args.limit)
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")
         return 0
-    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, lambda m: print(m, file=sys.stderr), sections)
+    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, lambda m: print(m, file=sys.stderr), sections, args.block)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     print(render(res))
     return 1 if res["errors"] else 0

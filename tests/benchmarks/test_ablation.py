@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ablation import SEED_VARIANTS, STEP_VARIANTS, render, seed_command
+from aegrad.config import load_config
+from aegrad.models import create_model
+from benchmarks.ablation import SEED_VARIANTS, STEP_VARIANTS, render, seed_command, summarize_step_ab
 
 REPO = Path(__file__).resolve().parents[2]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -35,15 +37,35 @@ def test_bad_sections_are_refused_with_one_line():
 
 
 def test_render_shows_only_the_sections_that_ran():
-    row = {"median": 10.0, "min": 9.0, "max": 11.0}
+    ms = {"median": 6.0, "min": 5.0, "max": 9.0}
     res = {
-        "settings": {"repeats": 1, "epochs": 1, "limit": None, "seed_epochs": None},
-        "step_samples_per_s": {"aegrad": {**row, "slowdown": 1.0}, "norm_pass": {**row, "slowdown": 1.25}},
+        "settings": {"repeats": 1, "epochs": 1, "limit": None, "seed_epochs": None, "block": 20},
+        "step_ab": {
+            "aegrad": {"samples_per_s": 21333.0, "step_ms": ms, "steps": 90},
+            "norm_pass": {"samples_per_s": 20000.0, "step_ms": ms, "steps": 18, "slowdown": 1.25,
+                          "slowdown_quartiles": [1.1, 1.3], "pairs": 2},
+        },
         "seed_wall_s": {},
         "errors": [],
     }
     text = render(res)
-    assert "| norm_pass |" in text and "1.25×" in text and "seed-reference" not in text
+    assert "| norm_pass |" in text and "1.250× (1.100–1.300, 2 pairs)" in text and "seed-reference" not in text
+
+
+def test_block_pairs_compare_each_variant_block_with_the_aegrad_block_before_it():
+    blocks = [
+        {"variant": "aegrad", "step_s": [0.010, 0.010, 0.011]},
+        {"variant": "slow", "step_s": [0.020, 0.021, 0.020]},  # 2.0x the block before it
+        {"variant": "aegrad", "step_s": [0.005, 0.005]},  # the machine sped up
+        {"variant": "slow", "step_s": [0.006, 0.006]},  # 1.2x its neighbour, not 0.6x the first block
+        {"variant": "aegrad", "step_s": []},  # an empty block (settling steps only) is skipped
+    ]
+    out = summarize_step_ab({"blocks": blocks, "batch_size": 100}, ["slow"])
+    assert out["slow"]["pairs"] == 2
+    assert out["slow"]["slowdown"] == pytest.approx((2.0 + 1.2) / 2)
+    assert out["aegrad"]["steps"] == 5 and out["slow"]["steps"] == 5
+    assert out["aegrad"]["samples_per_s"] == pytest.approx(100 / 0.010)
+    assert out["aegrad"]["step_ms"]["min"] == pytest.approx(5.0)
 
 
 @pytest.mark.slow
@@ -51,25 +73,59 @@ def test_tiny_ablation_run(tmp_path):
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     out = tmp_path / "ablation.json"
-    args = ["--repeats", "1", "--epochs", "1", "--limit", "512", "--seed-epochs", "1", "--out", str(out)]
+    args = ["--repeats", "1", "--epochs", "1", "--limit", "6400", "--block", "4", "--seed-epochs", "1"]
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ablation", *args], cwd=REPO, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "benchmarks.ablation", *args, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(out.read_text())
     assert res["errors"] == []
-    assert set(res["step_samples_per_s"]) == set(STEP_VARIANTS)
+    assert set(res["step_ab"]) == set(STEP_VARIANTS)  # every variant got blocks in one 50-step run
+    for v, r in res["step_ab"].items():
+        assert r["steps"] > 0 and r["step_ms"]["min"] <= r["step_ms"]["median"] <= r["step_ms"]["max"]
+        if v != "aegrad":
+            assert r["pairs"] >= 1 and r["slowdown"] > 0
     assert set(res["seed_wall_s"]) == set(SEED_VARIANTS)
-    base = res["step_samples_per_s"]["aegrad"]["median"]
-    for r in res["step_samples_per_s"].values():
-        assert r["min"] <= r["median"] <= r["max"] and r["median"] > 0
-        assert r["slowdown"] == pytest.approx(base / r["median"])
     t0 = res["seed_wall_s"]["aegrad"]["median"]
     for r in res["seed_wall_s"].values():
         assert r["vs_aegrad"] == pytest.approx(r["median"] / t0)
     assert res["seed_wall_s"]["import_only"]["median"] < t0  # the floor is below the whole run
     assert proc.stdout.strip() == render(res)
     assert statistics.median([r["median"] for r in res["seed_wall_s"].values()]) > 0
+
+
+def test_the_toggles_restore_the_step_as_shipped(monkeypatch):
+    """Each variant is undone when its block ends: after a cycle the DenseStep is as it was."""
+    import importlib
+
+    import torch
+
+    from benchmarks.ablation import _Toggles
+
+    loop = importlib.import_module("aegrad.train.loop")
+    # _Toggles patches these two for its (child) process; here they are put back after the test
+    monkeypatch.setattr(loop.DenseStep, "of", loop.DenseStep.__dict__["of"])
+    monkeypatch.setattr(loop, "fused_adam_step", loop.fused_adam_step)
+    cfg = load_config(preset="digits-mlp")
+    toggles = _Toggles([v for v in STEP_VARIANTS if v != "aegrad"], block=4)
+    step = toggles.loop.DenseStep.of(create_model(cfg.model, (8, 8)), cfg)
+    assert toggles.step is step
+    before = (step.onednn, step.sq_norms, step.hooked(), step.loss_and_grads.__func__)
+    for v in [*STEP_VARIANTS, "aegrad"]:
+        toggles._switch(v)
+        if v == "mkl_products":
+            assert not step.onednn
+        if v == "autograd_step":
+            assert step.hooked()
+        if v == "norm_pass":
+            assert len(step.sq_norms) == 0
+        if v == "optimizer_step":
+            assert toggles.loop.fused_adam_step(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))])) is False
+    assert (step.onednn, step.sq_norms, step.hooked(), step.loss_and_grads.__func__) == before
 
 
 @pytest.mark.slow

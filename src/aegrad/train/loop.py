@@ -197,7 +197,7 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
     weight_pos = [position.get(id(w)) for w in monitor.weights] if monitor is not None else []
     monitor_idx = torch.tensor(weight_pos) if None not in weight_pos else None
     share_norms = not clipper.clips and (monitor is None or monitor_idx is not None)
-    dense_norms = share_norms and not penalised and dense is not None and len(params) == len(dense.sq_norms)
+    dense_norms = share_norms and not penalised and dense is not None
     pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
     for cb in callbacks:
@@ -227,9 +227,9 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
                 share = len(idx) / n_group
                 if dense is not None and not dense.hooked():
                     x = dense.gather(train_x, idx)
-                    last = k == len(group) - 1
-                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share, dense_norms and last)
-                    if dense_norms and last:
+                    norms = dense_norms and k == len(group) - 1 and len(dense.sq_norms) == len(params)
+                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share, norms)
+                    if norms:
                         tnorms = dense.sq_norms.sqrt()
                 else:
                     x = train_x[idx]
