@@ -127,8 +127,8 @@ class _Toggles:
 
             def fresh(*args: Any, **kwargs: Any) -> Any:
                 st._rows = 0  # forces _buffers() to allocate new activation and error tensors
-                st._wgrad = [torch.empty_like(w) for w in st._wgrad]  # and new gradient tensors
-                st._bgrad = [torch.empty_like(b) for b in st._bgrad]
+                st._views.clear()
+                st.alloc_grads()  # and new gradient tensors
                 return original(st, *args, **kwargs)
 
             st.loss_and_grads = fresh

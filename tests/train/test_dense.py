@@ -44,6 +44,9 @@ def test_onednn_is_used_where_it_runs_and_refused_where_it_fails(monkeypatch):
     if torch.backends.mkldnn.is_available():
         assert dense_mod.onednn_available()  # torch's CPU wheels ship it: the fast path must not silently vanish
         assert _pair(_cfg())[2].onednn
+    # only products large enough to repay oneDNN's per-call cost use it: RT1's 784x512 and 512x256 pairs
+    rt1 = load_config(preset="fashion-mlp")
+    assert DenseStep.of(create_model(rt1.model, (1, 28, 28)), rt1)._large == [True, True, False, False, True, True]
     monkeypatch.setattr(dense_mod, "_ONEDNN_OK", None)
 
     def broken(*args, **kwargs):
@@ -62,7 +65,7 @@ def test_onednn_is_used_where_it_runs_and_refused_where_it_fails(monkeypatch):
 @pytest.mark.parametrize("output", ["sigmoid", "identity"])
 def test_loss_and_every_gradient_equal_autograd(activation, output, onednn):
     model, twin, step = _pair(_cfg(**{"model.activation": activation, "model.output": output}))
-    step.onednn = onednn
+    step.onednn, step._large = onednn, [onednn] * len(step.stages)  # every product, whatever its size
     g = torch.Generator().manual_seed(1)
     target = torch.rand(33, *SHAPE, generator=g)
     noisy = target + 0.1 * torch.randn(target.shape, generator=g)
@@ -78,7 +81,7 @@ def test_loss_and_every_gradient_equal_autograd(activation, output, onednn):
 @pytest.mark.parametrize("onednn", ONEDNN)
 def test_gradients_accumulate_and_buffers_resize_across_batch_sizes(onednn):
     model, twin, step = _pair(_cfg())
-    step.onednn = onednn
+    step.onednn, step._large = onednn, [onednn] * len(step.stages)  # every product, whatever its size
     g = torch.Generator().manual_seed(2)
     batches = [torch.rand(n, *SHAPE, generator=g) for n in (20, 7, 50)]  # shrink, then grow past the buffers
     for x in batches:

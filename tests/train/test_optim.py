@@ -246,6 +246,27 @@ def test_fused_adam_step_equals_step_bit_for_bit(name, wd):
             assert sa[k][key].dtype == sb[k][key].dtype
 
 
+@pytest.mark.parametrize("name,wd,calls", [("adam", 0.0, 1), ("adam", 0.1, 2), ("adamw", 0.0, 1), ("adamw", 0.1, 2)])
+def test_groups_with_equal_hyperparameters_share_one_kernel_call(monkeypatch, name, wd, calls):
+    model, _, fast, _ = _adam_pair(name, wd)
+    assert len(fast.param_groups) == 2  # weights and biases
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    seen = []
+    for kernel in ("_fused_adam_", "_fused_adamw_"):
+        real = getattr(torch, kernel)
+
+        def spy(params, *args, _real=real, **kwargs):
+            seen.append(len(params))
+            return _real(params, *args, **kwargs)
+
+        monkeypatch.setattr(torch, kernel, spy)
+    assert optim.fused_adam_step(fast)
+    assert len(seen) == calls and sum(seen) == len(list(model.parameters()))
+    steps = [fast.state[p]["step"] for p in model.parameters()]
+    assert all(float(s) == 1.0 for s in steps)  # every parameter's step counted once
+
+
 def test_fused_adam_step_declines_what_it_does_not_cover():
     model, _, opt, _ = _adam_pair("adam", 0.0)
     assert not optim.fused_adam_step(opt)  # no gradients yet

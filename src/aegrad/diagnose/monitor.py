@@ -376,8 +376,9 @@ class GradientMonitor:
 
     def _track_update(self) -> None:
         """Measure the update applied since the snapshot; take a new snapshot on sampled steps."""
-        if not self._weights:
-            return
+        sample = self._step % self.update_every == 0
+        if not self._weights or not (sample or self._snapshot_live):
+            return  # most steps: nothing to measure or take
         weights = [w.detach() for w in self._weights]
         if self._snapshot_live:
             assert self._snapshot is not None and self._snapshot_norm is not None
@@ -385,7 +386,7 @@ class GradientMonitor:
             self._buf["update_sum"].add_(tensor_norms(self._snapshot) / self._snapshot_norm)
             self._update_count += 1
             self._snapshot_live = False
-        if self._step % self.update_every == 0:
+        if sample:
             if self._snapshot is None:
                 self._snapshot = [torch.empty_like(w) for w in weights]
             torch._foreach_copy_(self._snapshot, weights)

@@ -35,6 +35,10 @@ from aegrad.models.mlp import MLPAutoencoder
 # Set to False to keep every product on torch.mm / addmm (MKL), e.g. to measure what oneDNN buys
 # (python -m benchmarks.ablation, row mkl_products).
 USE_ONEDNN = True
+# oneDNN costs ~30 us more per call than MKL's addmm / mm: it wins on large products only. Measured
+# on RT1's layers at batch 128 (AMD EPYC, 2 threads): 784x512 501 vs 561 us, 512x256 177 vs 187 us,
+# but 256x32 29 vs 18 us and 32x256 30 vs 20 us. Weights with fewer elements than this use MKL.
+ONEDNN_MIN_WEIGHTS = 65536
 _ONEDNN_OK: bool | None = None  # the probe's verdict, once per process
 
 # activation module type -> name the step knows; all are computed in place and differentiated from their output
@@ -121,18 +125,31 @@ class DenseStep:
         self.stages = stages
         # forward products and the backpropagated errors through oneDNN (see onednn_available); MKL otherwise
         self.onednn = onednn
+        self._large = [s.linear.weight.numel() >= ONEDNN_MIN_WEIGHTS for s in stages]
         self._modules = [m for s in stages for m in (s.linear, s.act_module) if m is not None]
         # (weight, bias) per stage, read once: nn.Module attribute lookups cost ~1 us each per step
         self._params = [(s.linear.weight, s.linear.bias) for s in stages]
+        # Views made once, not per step (each view is a dispatched op: ~100 of them were ~10% of a step's
+        # fixed cost): the weights transposed (Adam updates them in place, so the views stay current),
+        # the batch-sized slices of the buffers (`_views`, per batch size), the gradients flattened.
+        self._wt = [w.t() for w, _ in self._params]
         self._rows = 0
         self._out: list[Tensor] = []  # stage k's activation, (rows, out_k)
         self._err: list[Tensor] = []  # the error backpropagated into stage k's input, (rows, in_k); k >= 1
         self._diff = torch.empty(0)  # d loss / d reconstruction, (rows, D)
+        self._views: dict[int, tuple[list[Tensor], list[Tensor], Tensor]] = {}
         self._batch = torch.empty(0)
-        self._wgrad = [torch.empty_like(s.linear.weight) for s in stages]
-        self._bgrad = [torch.empty_like(s.linear.bias) for s in stages]
-        # Squared L2 norms of the gradients, [w0, b0, w1, b1, ...] = model.parameters() order (see `of`)
+        self.alloc_grads()
+        # Squared L2 norms of the gradients, [w0, b0, w1, b1, ...] = model.parameters() order (see `of`),
+        # written through one 0-d view per entry
         self.sq_norms = torch.zeros(2 * len(stages))
+        self._sq = list(self.sq_norms.unbind(0))
+
+    def alloc_grads(self) -> None:
+        """(Re)allocate the gradient buffers ``.grad`` is set to, and their flat views."""
+        self._wgrad = [torch.empty_like(s.linear.weight) for s in self.stages]
+        self._bgrad = [torch.empty_like(s.linear.bias) for s in self.stages]
+        self._flat = {id(t): t.view(-1) for t in (*self._wgrad, *self._bgrad)}
 
     @classmethod
     def of(cls, model: nn.Module, cfg: Config, world_size: int = 1) -> DenseStep | None:
@@ -184,13 +201,21 @@ class DenseStep:
             self._batch = torch.empty((max(len(index), len(self._batch)), *shape[1:]), dtype=x.dtype)
         return torch.index_select(x, 0, index, out=self._batch[: len(index)])
 
-    def _buffers(self, rows: int) -> None:
-        if rows <= self._rows:
-            return
-        self._rows = rows
-        self._out = [torch.empty(rows, s.linear.out_features) for s in self.stages]
-        self._err = [torch.empty(rows, s.linear.in_features) for s in self.stages]
-        self._diff = torch.empty(rows, self.stages[-1].linear.out_features)
+    def _buffers(self, rows: int) -> tuple[list[Tensor], list[Tensor], Tensor]:
+        """The activation, error and loss-gradient buffers cut to `rows` rows (grown when needed)."""
+        views = self._views.get(rows)
+        if views is not None:
+            return views
+        if rows > self._rows:
+            self._rows = rows
+            self._out = [torch.empty(rows, s.linear.out_features) for s in self.stages]
+            self._err = [torch.empty(rows, s.linear.in_features) for s in self.stages]
+            self._diff = torch.empty(rows, self.stages[-1].linear.out_features)
+            self._views.clear()
+        views = ([o[:rows] for o in self._out], [e[:rows] for e in self._err], self._diff[:rows])
+        if len(self._views) < 8:  # a few batch sizes (the epoch's last batch, accumulation shares)
+            self._views[rows] = views
+        return views
 
     @torch.no_grad()
     def loss_and_grads(self, x: Tensor, target: Tensor, scale: float = 1.0, norms: bool = False) -> Tensor:
@@ -202,22 +227,23 @@ class DenseStep:
         gradient is written, while it is still in cache: one float32 dot per tensor
         instead of a separate norm pass over 4 MB of gradients (RT1).
         """
-        n = len(x)
-        self._buffers(n)
+        outs, errs, diff = self._buffers(len(x))
+        onednn = self.onednn
         h = self.model.to_blocks(x)
         hs = [h]
-        for s, (w, b), buf in zip(self.stages, self._params, self._out):
-            if self.onednn:
+        for s, (w, b), wt, out, large in zip(self.stages, self._params, self._wt, outs, self._large):
+            if onednn and large:
                 h = _linear(h, w, b, s.act, s.slope)
             else:
-                h = self._mkl_forward(h, w, b, s, buf[:n])
+                h = self._mkl_forward(h, wt, b, s, out)
             if s.act_module is not None and s.act_module._forward_hooks:
                 _observe(s.act_module, h)
             hs.append(h)
-        g = torch.sub(h, target.reshape(h.shape), out=self._diff[:n])
+        g = torch.sub(h, target.reshape(h.shape), out=diff)
         flat = g.view(-1)
         loss = torch.dot(flat, flat) / flat.numel()
         g.mul_(2.0 * scale / flat.numel())
+        flats, sq = self._flat, self._sq
         for k in range(len(self.stages) - 1, -1, -1):
             s, y = self.stages[k], hs[k + 1]
             if s.act == "relu":
@@ -229,26 +255,33 @@ class DenseStep:
             elif s.act == "tanh":
                 torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=g)
             w, b = self._params[k]
+            gt = g.t()
             if w.grad is None:
-                w.grad = torch.mm(g.t(), hs[k], out=self._wgrad[k])
+                w.grad = torch.mm(gt, hs[k], out=self._wgrad[k])
             else:
-                w.grad.addmm_(g.t(), hs[k])
+                w.grad.addmm_(gt, hs[k])
             if b.grad is None:
                 b.grad = torch.sum(g, 0, out=self._bgrad[k])
             else:
                 b.grad.add_(g.sum(0))
             if norms:
-                wf, bf = w.grad.reshape(-1), b.grad.reshape(-1)
-                torch.dot(wf, wf, out=self.sq_norms[2 * k])
-                torch.dot(bf, bf, out=self.sq_norms[2 * k + 1])
+                wg, bg = w.grad, b.grad
+                wf, bf = flats.get(id(wg)), flats.get(id(bg))
+                wf = wg.reshape(-1) if wf is None else wf
+                bf = bg.reshape(-1) if bf is None else bf
+                torch.dot(wf, wf, out=sq[2 * k])
+                torch.dot(bf, bf, out=sq[2 * k + 1])
             if k:
-                g = _linear(g, w.t(), None, None, 0.0) if self.onednn else torch.mm(g, w, out=self._err[k][:n])
+                if onednn and self._large[k]:
+                    g = _linear(g, self._wt[k], None, None, 0.0)
+                else:
+                    g = torch.mm(g, w, out=errs[k])
         return loss
 
     @staticmethod
-    def _mkl_forward(h: Tensor, w: Tensor, b: Tensor, s: _Stage, out: Tensor) -> Tensor:
-        """``act(h @ w.T + b)`` with addmm into `out`, the activation in place."""
-        y = torch.addmm(b, h, w.t(), out=out)
+    def _mkl_forward(h: Tensor, wt: Tensor, b: Tensor, s: _Stage, out: Tensor) -> Tensor:
+        """``act(h @ wt + b)`` (`wt` the weight transposed) with addmm into `out`, the activation in place."""
+        y = torch.addmm(b, h, wt, out=out)
         if s.act == "relu":
             y.relu_()
         elif s.act == "leaky_relu":

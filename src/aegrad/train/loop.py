@@ -221,7 +221,7 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             n_group = sum(len(i) for i in group)
             for param in params:
                 param.grad = None  # optimizer.zero_grad(set_to_none=True), without its per-call overhead
-            loss_total = torch.zeros((), device=device)
+            loss_total = None
             tnorms = None  # float32 norms of every parameter's gradient, when shared (see above)
             for k, idx in enumerate(group):
                 share = len(idx) / n_group
@@ -238,7 +238,12 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
                         rec = F.mse_loss(out["x_hat"].float(), x)
                         loss = rec + latent_l1(out["z"].float(), t.latent_l1)
                         (loss * share).backward()
-                loss_total += rec.detach() * share
+                if len(group) == 1:
+                    loss_total = rec.detach()  # == 0 + rec * 1.0, without the two ops
+                else:
+                    part = rec.detach() * share
+                    loss_total = part if loss_total is None else loss_total + part
+            assert loss_total is not None
             if penalised:
                 pen = weight_penalty(model, t.l1, t.l2)
                 (pen["l1"] + pen["l2"]).backward()
@@ -247,8 +252,9 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             if monitor is not None:
                 monitor.step(loss_total, None if tnorms is None else tnorms[monitor_idx])
             clip = clipper(params, tnorms)
-            finite = torch.isfinite(loss_total) & torch.isfinite(clip["grad_norm"])
-            verdict = guard.record(bool(finite))  # one scalar read: free on CPU, a sync on CUDA
+            # one read of two scalars: free on CPU, a sync on CUDA
+            loss_value, norm_value = torch.stack((loss_total.float(), clip["grad_norm"])).tolist()
+            verdict = guard.record(math.isfinite(loss_value) and math.isfinite(norm_value))
             if verdict != "ok":
                 if verdict == "rollback":
                     if not guard.rollback(model, optimizer):
@@ -264,7 +270,8 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
             epoch_steps += 1
             loss_sum += loss_total
             log_sum += loss_total
-            clip_fired += clip["clipped"]
+            if clipper.clips:
+                clip_fired += clip["clipped"]
             log_n += 1
             for cb in callbacks:
                 cb.on_step_end(prog.step, prog.epoch)

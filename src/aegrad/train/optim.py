@@ -207,11 +207,21 @@ def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
             decoupled_rate = float(g.get(DECOUPLED_WD, 0.0)) if pre else 0.0
             decay, decoupled = (decoupled_rate, True) if decoupled_rate else (float(g["weight_decay"]), False)
         calls.append((params, grads, avgs, sqs, steps, float(lr), g["betas"], g["eps"], decay, decoupled))
+    # Groups with the same hyperparameters (weights and biases when nothing is decayed) share one
+    # kernel call: the kernel updates each tensor on its own, so the result is the same bit for bit.
+    merged: dict[tuple, tuple[list[torch.Tensor], ...]] = {}
+    for params, grads, avgs, sqs, steps, *hyper in calls:
+        key = (hyper[0], tuple(hyper[1]), *hyper[2:])
+        lists = merged.setdefault(key, ([], [], [], [], []))
+        for acc, more in zip(lists, (params, grads, avgs, sqs, steps)):
+            acc.extend(more)
+    steps_all = [st for lists in merged.values() for st in lists[4]]
     with torch.no_grad():
-        for params, grads, avgs, sqs, steps, lr, (beta1, beta2), eps, decay, decoupled in calls:
+        if steps_all:
+            torch._foreach_add_(steps_all, 1)
+        for (lr, (beta1, beta2), eps, decay, decoupled), (params, grads, avgs, sqs, steps) in merged.items():
             if not params:
                 continue
-            torch._foreach_add_(steps, 1)
             kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
             kernel(
                 params,
