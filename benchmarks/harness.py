@@ -176,12 +176,13 @@ def run_rt1(
 ) -> tuple[dict[str, Any], dict[str, str], list[float]]:
     """Every contestant `repeats` times, interleaved, each repeat opened by the matmul ceiling
     (so it sees the same machine as the runs it is compared with).
-    Returns (rt1 entries, failures by name, the ceiling's GFLOP/s per repeat)."""
+    Returns (rt1 entries, failures by name, the ceiling's GFLOP/s per repeat, oneDNN's per repeat)."""
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in pythons}
     failed: dict[str, str] = {}
     ceilings: list[float] = []
+    onednn: list[float] = []
     for r in range(s.repeats):
-        if (gflops := run_ceiling(s, workdir, log, f"matmul-{r}")) is not None:
+        if (gflops := run_ceiling(s, workdir, log, f"matmul-{r}", onednn)) is not None:
             ceilings.append(gflops)
         for name, python in pythons.items():
             if name in failed:
@@ -197,17 +198,25 @@ def run_rt1(
                 f"[rt1 {r + 1}/{s.repeats}] {name}: {out['samples_per_s']:,.0f} samples/s, "
                 f"test MSE {out['test_mse']:.5f}, {out['wall_s']:.1f} s, {out['peak_rss_mib']:.0f} MiB"
             )
-    return {c: results.summarize(v) for c, v in runs.items() if v and c not in failed}, failed, ceilings
+    return {c: results.summarize(v) for c, v in runs.items() if v and c not in failed}, failed, ceilings, onednn
 
 
-def run_ceiling(s: Settings, workdir: Path, log: Log, label: str = "matmul") -> float | None:
-    """fp32 GFLOP/s of a large torch.mm in a fresh process: the median of `matmul_repeats` products."""
+def run_ceiling(
+    s: Settings, workdir: Path, log: Log, label: str = "matmul", onednn: list[float] | None = None
+) -> float | None:
+    """fp32 GFLOP/s of a large torch.mm in a fresh process: the median of `matmul_repeats` products.
+    oneDNN's rate for the same product, when measured, is appended to `onednn`."""
     request = {"kind": "matmul", "n": s.matmul_n, "repeats": s.matmul_repeats, "threads": s.task.threads}
     out = run_worker(sys.executable, request, workdir, label)
     if not out["ok"]:
         log(f"[ceiling] FAILED {out['error']}")
         return None
-    log(f"[ceiling] fp32 torch.mm {s.matmul_n}^3: {out['gflops']:.1f} GFLOP/s (median of {s.matmul_repeats})")
+    extra = ""
+    if out.get("onednn_gflops") is not None:
+        extra = f"; oneDNN linear {out['onednn_gflops']:.1f}"
+        if onednn is not None:
+            onednn.append(float(out["onednn_gflops"]))
+    log(f"[ceiling] fp32 torch.mm {s.matmul_n}^3: {out['gflops']:.1f} GFLOP/s (median of {s.matmul_repeats}){extra}")
     return float(out["gflops"])
 
 
@@ -358,13 +367,14 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
     failed: dict[str, str] = {}
     rt1: dict[str, Any] = {}
     ceilings: list[float] = []
+    onednn: list[float] = []
     seed = _seed_entry([], [], None, s)
     scaling: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="aegrad-bench-") as tmp:
         workdir = Path(tmp)
         if "rt1" in s.sections:
-            rt1, failed, ceilings = run_rt1(s, pythons, workdir, log)
-        elif "scaling" in s.sections and (gflops := run_ceiling(s, workdir, log)) is not None:
+            rt1, failed, ceilings, onednn = run_rt1(s, pythons, workdir, log)
+        elif "scaling" in s.sections and (gflops := run_ceiling(s, workdir, log, onednn=onednn)) is not None:
             ceilings = [gflops]
         ceiling = statistics.median(ceilings) if ceilings else None
         if "seed" in s.sections:
@@ -378,6 +388,7 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
     ours = rt1.get(AEGRAD)
     aegrad_gflops = ours["samples_per_s"]["median"] * flops / 1e9 if ours else None
     fraction = aegrad_gflops / ceiling if aegrad_gflops is not None and ceiling else None
+    onednn_ceiling = statistics.median(onednn) if onednn else None
     overhead = results.monitor_overhead_pct(rt1)
     return {
         "machine": machine({**installed, "torch": main_versions["torch"]}, task.threads),
@@ -401,6 +412,10 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
         "matmul_n": s.matmul_n,
         "aegrad_gflops": aegrad_gflops,
         "ceiling_fraction": fraction,
+        # The same product through oneDNN, which the dense step uses for its large products and which
+        # is faster than torch.mm (MKL) on some CPUs: aegrad's FLOP/s over it, for a stricter reading.
+        "matmul_onednn_gflops": onednn_ceiling,
+        "ceiling_fraction_onednn": aegrad_gflops / onednn_ceiling if aegrad_gflops is not None and onednn_ceiling else None,
         "targets": results.targets(rt1, fraction, overhead, seed["aegrad_wall_s"]),
         "seed_reference": seed,
         "scaling": scaling,

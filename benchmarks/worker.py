@@ -28,21 +28,39 @@ def peak_rss_mib() -> float:
 
 
 def matmul_gflops(n: int, repeats: int, threads: int) -> dict[str, Any]:
-    """fp32 ceiling: median GFLOP/s of an n x n @ n x n torch.mm (2 n^3 FLOPs), after warm-up."""
+    """fp32 ceiling: median GFLOP/s of an n x n @ n x n torch.mm (2 n^3 FLOPs), after warm-up.
+
+    Also, alternating with it, the same product through oneDNN's linear (the library
+    aegrad's dense step uses for its large products), when this torch has it: on
+    this project's AMD machine torch.mm (MKL) reaches ~180 GFLOP/s and oneDNN ~210.
+    """
     import torch
 
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
     out = torch.empty(n, n)
+    try:
+        linear = torch.ops.mkldnn._linear_pointwise
+        linear(a[:8, :8], b[:8, :8], None, "none", [], "")
+    except (AttributeError, RuntimeError):
+        linear = None
     for _ in range(2):
         torch.mm(a, b, out=out)
-    times = []
+        if linear is not None:
+            linear(a, b, None, "none", [], "")
+    times, onednn = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         torch.mm(a, b, out=out)
         times.append(time.perf_counter() - t0)
+        if linear is not None:
+            t0 = time.perf_counter()
+            linear(a, b, None, "none", [], "")  # a @ b.T: the same 2 n^3 FLOPs
+            onednn.append(time.perf_counter() - t0)
     per = [2.0 * n**3 / t / 1e9 for t in times]
-    return {"gflops": statistics.median(per), "min": min(per), "max": max(per), "n": n, "repeats": repeats}
+    res = {"gflops": statistics.median(per), "min": min(per), "max": max(per), "n": n, "repeats": repeats}
+    res["onednn_gflops"] = statistics.median(2.0 * n**3 / t / 1e9 for t in onednn) if onednn else None
+    return res
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,8 @@ def test_quick_run_writes_every_field(quick) -> None:
         "matmul_gflops",
         "aegrad_gflops",
         "ceiling_fraction",
+        "matmul_onednn_gflops",
+        "ceiling_fraction_onednn",
         "targets",
         "seed_reference",
         "scaling",
@@ -110,6 +112,9 @@ def test_derived_numbers_are_recomputed_from_the_medians(quick) -> None:
     assert res["flops_per_sample"] == pytest.approx(RT1_FLOPS) and abs(RT1_FLOPS - 5.7e6) < 0.05e6
     assert res["aegrad_gflops"] == pytest.approx(ours * RT1_FLOPS / 1e9)
     assert res["ceiling_fraction"] == pytest.approx(res["aegrad_gflops"] / res["matmul_gflops"])
+    if res["matmul_onednn_gflops"] is not None:  # torch's CPU wheels have oneDNN
+        assert res["matmul_onednn_gflops"] > 0
+        assert res["ceiling_fraction_onednn"] == pytest.approx(res["aegrad_gflops"] / res["matmul_onednn_gflops"])
     t = res["targets"]
     fastest = max(peers, key=lambda p: rt1[p]["samples_per_s"]["median"])
     assert t["speedup_vs_fastest_peer"]["peer"] == fastest
@@ -146,3 +151,22 @@ def test_bad_flags_are_one_line_errors() -> None:
     proc = bench("--only", "aegrad,tensorflow", timeout=120)
     assert proc.returncode == 2
     assert "unknown contestant tensorflow" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_ceiling_worker_measures_torch_mm_and_onednn_alike() -> None:
+    import torch
+
+    from benchmarks.worker import matmul_gflops
+
+    out = matmul_gflops(64, 3, 1)
+    assert out["gflops"] > 0 and out["min"] <= out["gflops"] <= out["max"] and out["repeats"] == 3
+    if torch.backends.mkldnn.is_available():
+        assert out["onednn_gflops"] > 0
+
+
+def test_the_target_row_adds_the_onednn_reading_only_when_measured() -> None:
+    from benchmarks.table import _onednn_reading
+
+    assert _onednn_reading({"matmul_onednn_gflops": None, "ceiling_fraction_onednn": None}) == ""
+    assert _onednn_reading({}) == ""
+    assert _onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5}) == " (of oneDNN's 210.0: 50%)"
