@@ -174,17 +174,21 @@ def aegrad_command() -> list[str]:
 def run_rt1(
     s: Settings, pythons: dict[str, str], workdir: Path, log: Log
 ) -> tuple[dict[str, Any], dict[str, str], list[float]]:
-    """Every contestant `repeats` times, interleaved, each repeat opened by the matmul ceiling
-    (so it sees the same machine as the runs it is compared with).
+    """Every contestant `repeats` times, interleaved (the order rotated each repeat), each repeat
+    opened by the matmul ceiling (so it sees the same machine as the runs it is compared with).
     Returns (rt1 entries, failures by name, the ceiling's GFLOP/s per repeat, oneDNN's per repeat)."""
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in pythons}
     failed: dict[str, str] = {}
     ceilings: list[float] = []
     onednn: list[float] = []
+    order = list(pythons.items())
     for r in range(s.repeats):
         if (gflops := run_ceiling(s, workdir, log, f"matmul-{r}", onednn)) is not None:
             ceilings.append(gflops)
-        for name, python in pythons.items():
+        # Each repeat starts one contestant later (A B C, B C A, C A B): whoever runs right after the
+        # ceiling's burst of large products, or first in a quiet spell, is a different one each time.
+        k = r % len(order) if order else 0
+        for name, python in order[k:] + order[:k]:
             if name in failed:
                 continue
             request = {"kind": "contestant", "name": name, "task": s.task.to_json()}

@@ -110,6 +110,8 @@ def test_the_toggles_restore_the_step_as_shipped(monkeypatch):
     # _Toggles patches these two for its (child) process; here they are put back after the test
     monkeypatch.setattr(loop.DenseStep, "of", loop.DenseStep.__dict__["of"])
     monkeypatch.setattr(loop, "fused_adam_step", loop.fused_adam_step)
+    monitor_cls = importlib.import_module("aegrad.diagnose.monitor").GradientMonitor
+    monkeypatch.setattr(monitor_cls, "step", monitor_cls.__dict__["step"])
     cfg = load_config(preset="digits-mlp")
     toggles = _Toggles([v for v in STEP_VARIANTS if v != "aegrad"], block=4)
     step = toggles.loop.DenseStep.of(create_model(cfg.model, (8, 8)), cfg)
@@ -123,6 +125,12 @@ def test_the_toggles_restore_the_step_as_shipped(monkeypatch):
             assert step.hooked()
         if v == "norm_pass":
             assert len(step.sq_norms) == 0
+        if v == "monitor_off":
+            net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+            mon = monitor_cls(net)
+            net[0].weight.grad = torch.ones(2, 2)
+            mon.step(torch.tensor(1.0))
+            assert mon.steps == 0  # skipped while the variant is on
         if v == "optimizer_step":
             assert toggles.loop.fused_adam_step(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))])) is False
     assert (step.onednn, step.sq_norms, step.hooked(), step.loss_and_grads.__func__) == before
