@@ -8,7 +8,9 @@ forward with the activations applied in place, then walks the stages back with
 the same kernels autograd would call (``threshold_backward``,
 ``sigmoid_backward``, ...), writing the gradients into ``.grad`` exactly as
 ``loss.backward()`` does (accumulating when ``.grad`` exists). Tests compare its
-loss and every gradient with autograd's to float32 rounding.
+loss and every gradient with autograd's to float32 rounding. The large products
+(forward and ``g @ W``) go through oneDNN's fused linear when it is there and
+agrees with ``addmm`` (see ``onednn_available``); the rest through MKL, as autograd's.
 
 ``DenseStep.of(model, cfg)`` returns None for anything else (norms, dropout,
 residual skips, PReLU and the smooth activations, conv models, bf16, CUDA,
@@ -114,10 +116,8 @@ class DenseStep:
     """Loss and gradients of ``F.mse_loss(model(x), target)`` for a chain of dense stages, without autograd.
 
     Every intermediate (activations, backpropagated errors, gradients, the gathered
-    batch) lives in a buffer allocated once and reused. In isolation (the step timed
-    alone, in a loop) that was worth ~25%; inside the training loop the ablation
-    (``python -m benchmarks.ablation``, row ``fresh_buffers``) finds no difference
-    beyond the machine's noise, so the buffers are kept only because they cost nothing.
+    batch) lives in a buffer allocated once and reused: 1.04-1.09x on RT1 in the
+    ablation's in-run A/B (``python -m benchmarks.ablation``, row ``fresh_buffers``).
     """
 
     def __init__(self, model: MLPAutoencoder, stages: list[_Stage], onednn: bool = False) -> None:
@@ -129,8 +129,8 @@ class DenseStep:
         self._modules = [m for s in stages for m in (s.linear, s.act_module) if m is not None]
         # (weight, bias) per stage, read once: nn.Module attribute lookups cost ~1 us each per step
         self._params = [(s.linear.weight, s.linear.bias) for s in stages]
-        # Views made once, not per step (each view is a dispatched op: ~100 of them were ~10% of a step's
-        # fixed cost): the weights transposed (Adam updates them in place, so the views stay current),
+        # Views made once, not per step (each view is a dispatched operator of a few microseconds,
+        # dozens per step): the weights transposed (Adam updates them in place, so the views stay current),
         # the batch-sized slices of the buffers (`_views`, per batch size), the gradients flattened.
         self._wt = [w.t() for w, _ in self._params]
         self._rows = 0

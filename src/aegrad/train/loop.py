@@ -195,7 +195,7 @@ def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
     # foreach pass when the monitor wants it too.
     position = {id(p): i for i, p in enumerate(params)}
     weight_pos = [position.get(id(w)) for w in monitor.weights] if monitor is not None else []
-    monitor_idx = torch.tensor(weight_pos) if None not in weight_pos else None
+    monitor_idx = torch.tensor(weight_pos, dtype=torch.long, device=device) if None not in weight_pos else None
     share_norms = not clipper.clips and (monitor is None or monitor_idx is not None)
     dense_norms = share_norms and not penalised and dense is not None
     pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
