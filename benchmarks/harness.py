@@ -272,41 +272,67 @@ def _seed_entry(ours: list[float], theirs: list[float], steps: int | None, s: Se
 
 
 def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> dict[str, Any]:
-    """aegrad (monitor on) for each batch size at RT1's layers, and each depth at RT1's batch."""
-    base = replace(s.task, epochs=1, n_test=s.scaling_test)
+    """aegrad (monitor on) for each batch size at RT1's layers, and each depth at RT1's batch.
 
-    def point(task: Task, label: str) -> dict[str, Any]:
-        # The ceiling is measured again right before each point: on a shared machine it moves by
-        # a third within minutes, and a fraction over a ceiling taken elsewhere can exceed 100%.
-        here = run_ceiling(s, workdir, log, f"ceiling-{label}") or ceiling
-        out = run_worker(sys.executable, {"kind": "contestant", "name": AEGRAD, "task": task.to_json()}, workdir, label)
-        if not out["ok"]:
-            log(f"[scaling] {label}: FAILED {out['error']}")
-            return {"error": out["error"]}
-        gflops = out["samples_per_s"] * train_flops_per_sample(task.layer_dims()) / 1e9
-        log(
-            f"[scaling] {label}: {out['samples_per_s']:,.0f} samples/s, {gflops:.1f} GFLOP/s, {out['peak_rss_mib']:.0f} MiB"
-        )
-        return {
-            "samples_per_s": out["samples_per_s"],
-            "gflops": gflops,
-            "ceiling_gflops": here,
-            "ceiling_fraction": gflops / here if here else None,
-            "peak_rss_mib": out["peak_rss_mib"],
-        }
+    Every point runs `repeats` times, in rounds over all points (so a slow spell of
+    the machine lands on every point, not on one), and reports the median; a single
+    50-step run per point was at the mercy of the moment (one README table showed
+    depth 8 slower than depth 16, and a fraction over 100%).
+    """
+    base = replace(s.task, epochs=1, n_test=s.scaling_test)
 
     def n_train(batch: int) -> int:
         return min(s.scaling_steps * batch, data.TRAIN_SIZE)
 
-    by_batch = []
-    for b in s.scaling_batches:
-        task = replace(base, batch_size=b, n_train=n_train(b))
-        by_batch.append({"batch_size": b, **point(task, f"batch-{b}")})
-    by_depth = []
-    for d in s.scaling_depths:
-        task = replace(base, widths=(s.scaling_width,) * d, n_train=n_train(base.batch_size))
-        by_depth.append({"depth": d, "width": s.scaling_width, **point(task, f"depth-{d}")})
-    return {"steps": s.scaling_steps, "monitor": True, "batch_size": by_batch, "depth": by_depth}
+    points: list[tuple[str, int, Task]] = [
+        ("batch_size", b, replace(base, batch_size=b, n_train=n_train(b))) for b in s.scaling_batches
+    ]
+    points += [
+        ("depth", d, replace(base, widths=(s.scaling_width,) * d, n_train=n_train(base.batch_size)))
+        for d in s.scaling_depths
+    ]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {(key, v): [] for key, v, _ in points}
+    for r in range(s.repeats):
+        for key, value, task in points:
+            label = f"{'batch' if key == 'batch_size' else key}-{value}-{r}"
+            # The ceiling is measured again right before each run: on a shared machine it moves by
+            # a third within minutes, and a fraction over a ceiling taken elsewhere can exceed 100%.
+            here = run_ceiling(s, workdir, log, f"ceiling-{label}") or ceiling
+            out = run_worker(sys.executable, {"kind": "contestant", "name": AEGRAD, "task": task.to_json()}, workdir, label)
+            if not out["ok"]:
+                log(f"[scaling] {label}: FAILED {out['error']}")
+            else:
+                gflops = out["samples_per_s"] * train_flops_per_sample(task.layer_dims()) / 1e9
+                log(
+                    f"[scaling] {label}: {out['samples_per_s']:,.0f} samples/s, {gflops:.1f} GFLOP/s, "
+                    f"{out['peak_rss_mib']:.0f} MiB"
+                )
+            runs[(key, value)].append({**out, "ceiling": here})
+
+    def point(key: str, value: int, task: Task) -> dict[str, Any]:
+        done = runs[(key, value)]
+        failed = [o["error"] for o in done if not o["ok"]]
+        if failed:
+            return {key: value, "error": failed[0]}
+        sps = results.spread([o["samples_per_s"] for o in done])
+        ceilings = [o["ceiling"] for o in done if o["ceiling"]]
+        here = statistics.median(ceilings) if ceilings else None
+        gflops = sps["median"] * train_flops_per_sample(task.layer_dims()) / 1e9
+        return {
+            key: value,
+            "samples_per_s": sps["median"],
+            "samples_per_s_min": sps["min"],
+            "samples_per_s_max": sps["max"],
+            "runs": len(done),
+            "gflops": gflops,
+            "ceiling_gflops": here,
+            "ceiling_fraction": gflops / here if here else None,
+            "peak_rss_mib": max(o["peak_rss_mib"] for o in done),
+        }
+
+    by_batch = [point(key, v, task) for key, v, task in points if key == "batch_size"]
+    by_depth = [{**point(key, v, task), "width": s.scaling_width} for key, v, task in points if key == "depth"]
+    return {"steps": s.scaling_steps, "repeats": s.repeats, "monitor": True, "batch_size": by_batch, "depth": by_depth}
 
 
 # ------------------------------------------------------------------ assembly

@@ -101,17 +101,24 @@ def scaling_tables(res: dict[str, Any]) -> list[str]:
     sc = res.get("scaling") or {}
     if not sc:
         return []
-    lines = [f"Scaling (aegrad, monitor on, {sc['steps']} steps per point):", ""]
+    runs = sc.get("repeats", 1)
+    each = f", median of {runs} runs interleaved over the points" if runs > 1 else ""
+    lines = [f"Scaling (aegrad, monitor on, {sc['steps']} steps per point{each}):", ""]
     for key, label in (("batch_size", "batch size"), ("depth", "depth (× width)")):
-        head = f"| {label} | samples/s | GFLOP/s | ceiling GFLOP/s (just before) | of ceiling | peak RSS MiB |"
+        rate = "samples/s, median (min–max)" if runs > 1 else "samples/s"
+        ceiling = "ceiling GFLOP/s (median, each just before its run)" if runs > 1 else "ceiling GFLOP/s (just before)"
+        head = f"| {label} | {rate} | GFLOP/s | {ceiling} | of ceiling | peak RSS MiB |"
         lines += [head, "|---:|---:|---:|---:|---:|---:|"]
         for p in sc[key]:
             name = str(p[key]) + (f" × {p['width']}" if key == "depth" else "")
             if "error" in p:
                 lines.append(f"| {name} | failed: {p['error']} | | | | |")
                 continue
+            rate = _n(p["samples_per_s"])
+            if runs > 1 and "samples_per_s_min" in p:
+                rate += f" ({_n(p['samples_per_s_min'])}–{_n(p['samples_per_s_max'])})"
             lines.append(
-                f"| {name} | {_n(p['samples_per_s'])} | {p['gflops']:.1f} | {_n(p.get('ceiling_gflops'), '.1f')} "
+                f"| {name} | {rate} | {p['gflops']:.1f} | {_n(p.get('ceiling_gflops'), '.1f')} "
                 f"| {_n(p['ceiling_fraction'], '.0%')} | {p['peak_rss_mib']:.0f} |"
             )
         lines.append("")

@@ -93,6 +93,7 @@ def test_quick_run_writes_every_field(quick) -> None:
         points = res["scaling"][key]
         assert [p[key] for p in points] == values
         for p in points:
+            assert p["samples_per_s_min"] <= p["samples_per_s"] <= p["samples_per_s_max"] and p["runs"] == 1
             assert p["samples_per_s"] > 0 and p["peak_rss_mib"] > 10 and p["gflops"] > 0
             # each point's fraction is over the ceiling measured just before it
             assert p["ceiling_gflops"] > 0 and p["ceiling_fraction"] == pytest.approx(p["gflops"] / p["ceiling_gflops"])
@@ -170,3 +171,62 @@ def test_the_target_row_adds_the_onednn_reading_only_when_measured() -> None:
     assert _onednn_reading({"matmul_onednn_gflops": None, "ceiling_fraction_onednn": None}) == ""
     assert _onednn_reading({}) == ""
     assert _onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5}) == " (of oneDNN's 210.0: 50%)"
+
+
+def test_scaling_points_are_medians_of_interleaved_runs(monkeypatch, tmp_path) -> None:
+    """Each scaling point runs `repeats` times in rounds over all points; it reports the median rate,
+    its range, the median of the ceilings taken just before its runs, and their ratio."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks import harness
+    from benchmarks.spec import train_flops_per_sample
+    from benchmarks.table import scaling_tables
+
+    s = harness.Settings.make(quick=True, repeats=3)
+    order: list[str] = []
+    rates = {
+        "batch-32": [300.0, 100.0, 200.0],
+        "batch-128": [900.0, 700.0, 800.0],
+        "depth-2": [50.0, 70.0, 60.0],
+        "depth-4": [9.0, 8.0, 7.0],
+    }
+    ceilings = iter([100.0, 90.0, 80.0, 70.0, 110.0, 95.0, 85.0, 75.0, 120.0, 100.0, 90.0, 80.0])
+
+    def worker(python, request, workdir, label):
+        order.append(label)
+        point, r = label.rsplit("-", 1)
+        return {"ok": True, "samples_per_s": rates[point][int(r)], "peak_rss_mib": 100.0 + int(r)}
+
+    monkeypatch.setattr(harness, "run_worker", worker)
+    monkeypatch.setattr(harness, "run_ceiling", lambda *a, **k: next(ceilings))
+    sc = harness.run_scaling(s, None, tmp_path, lambda *a: None)
+    # rounds: every point once, then every point again (a slow spell hits all points alike)
+    assert order == [f"{p}-{r}" for r in range(3) for p in ("batch-32", "batch-128", "depth-2", "depth-4")]
+    b32, b128 = sc["batch_size"]
+    assert (b32["samples_per_s"], b32["samples_per_s_min"], b32["samples_per_s_max"]) == (200.0, 100.0, 300.0)
+    assert b32["runs"] == 3
+    assert b32["ceiling_gflops"] == 110.0  # median of 100, 110, 120
+    assert b128["ceiling_gflops"] == 95.0 and b128["peak_rss_mib"] == 102.0
+    d4 = sc["depth"][1]
+    task = s.task.__class__(**{**s.task.__dict__, "widths": (s.scaling_width,) * 4})
+    assert d4["gflops"] == pytest.approx(8.0 * train_flops_per_sample(task.layer_dims()) / 1e9)
+    assert d4["ceiling_fraction"] == pytest.approx(d4["gflops"] / 75.0) and d4["width"] == s.scaling_width
+    table = "\n".join(scaling_tables({"scaling": sc}))
+    assert "median of 3 runs" in table and "| 32 | 200 (100–300) |" in table
+
+
+def test_a_scaling_point_with_a_failed_run_reports_the_error(monkeypatch, tmp_path) -> None:
+    sys.path.insert(0, str(REPO))
+    from benchmarks import harness
+
+    s = harness.Settings.make(quick=True, repeats=2)
+
+    def worker(python, request, workdir, label):
+        if label == "depth-4-1":
+            return {"ok": False, "error": "RuntimeError: boom", "peak_rss_mib": 1.0}
+        return {"ok": True, "samples_per_s": 10.0, "peak_rss_mib": 100.0}
+
+    monkeypatch.setattr(harness, "run_worker", worker)
+    monkeypatch.setattr(harness, "run_ceiling", lambda *a, **k: 100.0)
+    sc = harness.run_scaling(s, None, tmp_path, lambda *a: None)
+    assert sc["depth"][1] == {"depth": 4, "error": "RuntimeError: boom", "width": s.scaling_width}
+    assert sc["depth"][0]["samples_per_s"] == 10.0
