@@ -34,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick", action="store_true", help="tiny run for smoke tests: a few hundred samples, 1 epoch, 1 repeat"
     )
-    p.add_argument("--repeats", type=_positive, help="runs per contestant, interleaved (default 3; --quick 1)")
+    p.add_argument(
+        "--repeats",
+        type=_positive,
+        help="RT1 runs per contestant, interleaved (default 5; --quick 1); the seed and scaling sections run min(N, 3)",
+    )
     p.add_argument("--epochs", type=_positive, help="RT1 epochs (default 5; --quick 1)")
     p.add_argument(
         "--out", type=Path, default=Path("bench.json"), help="where to write the results (default bench.json)"

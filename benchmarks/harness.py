@@ -31,6 +31,10 @@ from benchmarks.spec import AEGRAD, CONTESTANTS, Task, train_flops_per_sample
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("rt1", "seed", "scaling")
+# RT1 runs per contestant by default. The issue asks for at least 3; 5, because one run of 3 (with
+# this code) put the PyTorch loop's median within 3% of aegrad's while aegrad's own runs spanned
+# 16.5k-22.2k samples/s: a median of 3 on this machine is one unlucky run from a different answer.
+RT1_REPEATS = 5
 WORKER_TIMEOUT_S = 3600  # one contestant run; a hang must not stall `make bench` forever
 SEED_SAMPLES, SEED_BATCH, SEED_EPOCHS = 1000, 32, 50  # the source document's program (seed_tf.py)
 
@@ -42,7 +46,7 @@ class Settings:
     """Everything one benchmark run needs; ``make`` builds the full or the --quick one."""
 
     task: Task  # RT1 as every contestant trains it
-    repeats: int  # runs per contestant (median, min-max)
+    repeats: int  # RT1 runs per contestant (median, min-max); the seed and scaling sections run `side_repeats`
     contestants: tuple[str, ...]  # which of CONTESTANTS to run
     sections: tuple[str, ...]  # which of SECTIONS to run
     peer_python: str  # interpreter for pythae, Keras and seed_tf.py
@@ -55,6 +59,11 @@ class Settings:
     scaling_steps: int  # optimizer steps per scaling point (one epoch of steps x batch samples)
     scaling_test: int  # test samples per scaling point (its test MSE is not reported)
     quick: bool
+
+    @property
+    def side_repeats(self) -> int:
+        """Runs of each seed program and each scaling point: at most 3 (each adds a minute or more)."""
+        return min(self.repeats, 3)
 
     @classmethod
     def make(
@@ -75,7 +84,7 @@ class Settings:
             task = replace(task, epochs=epochs)
         return cls(
             task=task,
-            repeats=repeats if repeats is not None else (1 if quick else 3),
+            repeats=repeats if repeats is not None else (1 if quick else RT1_REPEATS),
             contestants=only if only is not None else CONTESTANTS,
             sections=sections if sections is not None else SECTIONS,
             peer_python=peer_python or sys.executable,
@@ -231,27 +240,27 @@ def run_seed(s: Settings, tensorflow: bool, workdir: Path, log: Log) -> tuple[di
     ours: list[float] = []
     theirs: list[float] = []
     steps = None
-    for r in range(s.repeats):
+    for r in range(s.side_repeats):
         out = workdir / f"seed-aegrad-{r}"
         cmd = [*aegrad_command(), "train", "--preset", "seed-reference", "--quiet", "--out", str(out), *extra_set]
         wall, proc = timed_process(cmd, workdir)
         if proc.returncode != 0:
             error = f"aegrad train exited {proc.returncode}: {_tail(proc.stderr)}"
-            log(f"[seed {r + 1}/{s.repeats}] {error}")
+            log(f"[seed {r + 1}/{s.side_repeats}] {error}")
             return _seed_entry([], [], None, s), error
         ours.append(wall)
         summary = out / "summary.json"
         if summary.is_file():
             steps = json.loads(summary.read_text(encoding="utf-8")).get("steps")
-        log(f"[seed {r + 1}/{s.repeats}] aegrad train --preset seed-reference: {wall:.2f} s")
+        log(f"[seed {r + 1}/{s.side_repeats}] aegrad train --preset seed-reference: {wall:.2f} s")
         if tensorflow:
             wall, proc = timed_process([s.peer_python, str(REPO / "benchmarks" / "seed_tf.py"), *extra_arg], workdir)
             if proc.returncode != 0:
                 error = f"seed_tf.py exited {proc.returncode}: {_tail(proc.stderr)}"
-                log(f"[seed {r + 1}/{s.repeats}] {error}")
+                log(f"[seed {r + 1}/{s.side_repeats}] {error}")
                 return _seed_entry(ours, [], steps, s), error
             theirs.append(wall)
-            log(f"[seed {r + 1}/{s.repeats}] seed_tf.py (TensorFlow): {wall:.2f} s")
+            log(f"[seed {r + 1}/{s.side_repeats}] seed_tf.py (TensorFlow): {wall:.2f} s")
     return _seed_entry(ours, theirs, steps, s), None
 
 
@@ -274,7 +283,7 @@ def _seed_entry(ours: list[float], theirs: list[float], steps: int | None, s: Se
 def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> dict[str, Any]:
     """aegrad (monitor on) for each batch size at RT1's layers, and each depth at RT1's batch.
 
-    Every point runs `repeats` times, in rounds over all points (so a slow spell of
+    Every point runs `side_repeats` times, in rounds over all points (so a slow spell of
     the machine lands on every point, not on one), and reports the median; a single
     50-step run per point was at the mercy of the moment (one README table showed
     depth 8 slower than depth 16, and a fraction over 100%).
@@ -292,7 +301,7 @@ def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> 
         for d in s.scaling_depths
     ]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {(key, v): [] for key, v, _ in points}
-    for r in range(s.repeats):
+    for r in range(s.side_repeats):
         for key, value, task in points:
             label = f"{'batch' if key == 'batch_size' else key}-{value}-{r}"
             # The ceiling is measured again right before each run: on a shared machine it moves by
@@ -332,7 +341,7 @@ def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> 
 
     by_batch = [point(key, v, task) for key, v, task in points if key == "batch_size"]
     by_depth = [{**point(key, v, task), "width": s.scaling_width} for key, v, task in points if key == "depth"]
-    return {"steps": s.scaling_steps, "repeats": s.repeats, "monitor": True, "batch_size": by_batch, "depth": by_depth}
+    return {"steps": s.scaling_steps, "repeats": s.side_repeats, "monitor": True, "batch_size": by_batch, "depth": by_depth}
 
 
 # ------------------------------------------------------------------ assembly

@@ -230,3 +230,13 @@ def test_a_scaling_point_with_a_failed_run_reports_the_error(monkeypatch, tmp_pa
     sc = harness.run_scaling(s, None, tmp_path, lambda *a: None)
     assert sc["depth"][1] == {"depth": 4, "error": "RuntimeError: boom", "width": s.scaling_width}
     assert sc["depth"][0]["samples_per_s"] == 10.0
+
+
+def test_rt1_runs_five_times_by_default_and_the_side_sections_at_most_three() -> None:
+    sys.path.insert(0, str(REPO))
+    from benchmarks import harness
+
+    full = harness.Settings.make()
+    assert (full.repeats, full.side_repeats) == (5, 3)
+    assert harness.Settings.make(repeats=2).side_repeats == 2
+    assert harness.Settings.make(quick=True).side_repeats == 1
