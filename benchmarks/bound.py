@@ -26,8 +26,10 @@ then the textbook step, ``torch.compile`` and bf16 for comparison:
 * ``autograd_step`` - ``F.mse_loss(model(x), x).backward()`` and ``optimizer.step()``: the
   textbook step with the same fused Adam.
 * ``compiled_step`` - the same with the forward and the loss under ``torch.compile``.
-* ``bf16_step`` - the autograd step under ``torch.autocast(bfloat16)`` (``train.precision:
-  bf16``): bf16 products, so *not* an fp32 step; it shows what lower precision would buy.
+* ``bf16_step`` - the autograd step under ``torch.autocast(bfloat16)``: bf16 products, so
+  *not* an fp32 step; it shows what lower precision buys through autograd.
+* ``aegrad_bf16_step`` - aegrad's dense step as ``train.precision: bf16`` runs it (bf16
+  products and activations, float32 weights, gradients in ``.grad`` and Adam), with its norms.
 
 The data are Fashion-MNIST's first `limit` training images when found (else uniform
 random pixels, said in the header); each step row draws its batches by a seeded
@@ -112,8 +114,8 @@ def step_products(step: Any, batch: int, seed: int = 0) -> list[Product]:
     return out
 
 
-def _model(task: Task) -> tuple[Any, Any, Any]:
-    """RT1's model (the fashion-mlp preset), its optimizer and its dense step, seeded."""
+def _model(task: Task, precision: str = "fp32") -> tuple[Any, Any, Any]:
+    """RT1's model (the fashion-mlp preset), its optimizer and its dense step in `precision`, seeded."""
     import torch
 
     from aegrad.config import load_config
@@ -121,7 +123,7 @@ def _model(task: Task) -> tuple[Any, Any, Any]:
     from aegrad.train.dense import DenseStep
     from aegrad.train.optim import create_optimizer
 
-    cfg = load_config("fashion-mlp")
+    cfg = load_config("fashion-mlp", overrides={"train.precision": precision})
     torch.manual_seed(task.seed)
     model = create_model(cfg.model, (task.input_dim,))
     optimizer = create_optimizer(model.parameters(), cfg.train)
@@ -207,10 +209,10 @@ def _products(setup: Setup, adam: bool) -> Call:
     return call
 
 
-def _dense(setup: Setup, norms: bool) -> Call:
+def _dense(setup: Setup, norms: bool, precision: str = "fp32") -> Call:
     from aegrad.train.optim import fused_adam_step
 
-    _, optimizer, step = _model(setup.task)
+    _, optimizer, step = _model(setup.task, precision)
     batch, x = _batches(setup.x, setup.task.batch_size, setup.task.seed), setup.x
 
     def call() -> None:
@@ -274,6 +276,10 @@ ROWS: dict[str, tuple[str, Callable[[Setup], Call]]] = {
     "bf16_step": (
         "the autograd step under torch.autocast(bfloat16): bf16 products, not fp32",
         lambda s: _autograd(s, bf16=True),
+    ),
+    "aegrad_bf16_step": (
+        "aegrad's dense step with train.precision: bf16 (bf16 products, float32 weights and Adam), norms, fused Adam",
+        lambda s: _dense(s, norms=True, precision="bf16"),
     ),
 }
 

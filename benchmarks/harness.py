@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import contestants, data, results
-from benchmarks.spec import AEGRAD, CONTESTANTS, Task, train_flops_per_sample
+from benchmarks.spec import AEGRAD, AEGRAD_BF16, CONTESTANTS, Task, train_flops_per_sample
 
 REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("rt1", "seed", "scaling")
@@ -428,6 +428,8 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
     aegrad_gflops = ours["samples_per_s"]["median"] * flops / 1e9 if ours else None
     fraction = aegrad_gflops / ceiling if aegrad_gflops is not None and ceiling else None
     onednn_ceiling = statistics.median(onednn) if onednn else None
+    bf16 = rt1.get(AEGRAD_BF16)
+    bf16_gflops = bf16["samples_per_s"]["median"] * flops / 1e9 if bf16 else None
     overhead = results.monitor_overhead_pct(rt1)
     return {
         "machine": machine({**installed, "torch": main_versions["torch"]}, task.threads),
@@ -455,6 +457,10 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
         # is faster than torch.mm (MKL) on some CPUs: aegrad's FLOP/s over it, for a stricter reading.
         "matmul_onednn_gflops": onednn_ceiling,
         "ceiling_fraction_onednn": aegrad_gflops / onednn_ceiling if aegrad_gflops is not None and onednn_ceiling else None,
+        # aegrad with train.precision=bf16 over the same fp32 ceiling: a reading for the precision decision,
+        # not a target (bf16 products are not what the fp32 ceiling measures)
+        "aegrad_bf16_gflops": bf16_gflops,
+        "ceiling_fraction_bf16": bf16_gflops / ceiling if bf16_gflops is not None and ceiling else None,
         "targets": results.targets(rt1, fraction, overhead, seed["aegrad_wall_s"]),
         "seed_reference": seed,
         "scaling": scaling,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.spec import AEGRAD, CONTESTANTS, PEERS
+from benchmarks.spec import AEGRAD, AEGRAD_BF16, CONTESTANTS, PEERS
 
 
 def _n(x: float | None, fmt: str = ",.0f", unit: str = "") -> str:
@@ -50,6 +50,18 @@ def _onednn_reading(res: dict[str, Any]) -> str:
     return f" (of oneDNN's {res['matmul_onednn_gflops']:.1f}: {res['ceiling_fraction_onednn']:.0%})"
 
 
+def _bf16_reading(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """aegrad in bf16 against the same fp32 ceiling, when it ran: a row with no goal (not a target)."""
+    entry = res["rt1"].get(AEGRAD_BF16)
+    if entry is None or res.get("ceiling_fraction_bf16") is None:
+        return []
+    value = (
+        f"{res['aegrad_bf16_gflops']:.1f} of {_n(res['matmul_gflops'], '.1f')} GFLOP/s = "
+        f"{res['ceiling_fraction_bf16']:.0%}, test MSE {entry['test_mse']:.5f}"
+    )
+    return [(f"the same with `train.precision: bf16` ({AEGRAD_BF16})", value, "not a target", "—")]
+
+
 def targets_table(res: dict[str, Any]) -> list[str]:
     t = res["targets"]
     seed = res["seed_reference"]
@@ -73,6 +85,7 @@ def targets_table(res: dict[str, Any]) -> list[str]:
             f"≥ {ceiling['target']:.0%}",
             _met(ceiling),
         ),
+        *_bf16_reading(res),
         (
             "test MSE vs best peer" + (f" ({mse['peer']}: {mse['target']:.5f})" if mse.get("peer") else ""),
             _n(mse["value"], ".5f"),

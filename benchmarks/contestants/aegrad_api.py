@@ -1,11 +1,12 @@
 """aegrad through its public API, as a user calls it: load_config + train.
 
-Two contestants: ``aegrad`` (monitor on, the default users get) and
-``aegrad_monitor_off``. The task's fields become config overrides on the
-fashion-mlp preset (the scaling runs vary widths and batch size the same way);
-the preset's kind, activation and output must match the task or the run is
-refused, so a preset edit cannot silently change what is compared. samples/s
-and test MSE come from the run's summary (training time only).
+Three contestants: ``aegrad`` (monitor on, the default users get),
+``aegrad_monitor_off``, and ``aegrad_bf16`` (monitor on, ``train.precision:
+bf16``). The task's fields become config overrides on the fashion-mlp preset
+(the scaling runs vary widths and batch size the same way); the preset's kind,
+activation and output must match the task or the run is refused, so a preset
+edit cannot silently change what is compared. samples/s and test MSE come from
+the run's summary (training time only).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 
 from benchmarks import data
 from benchmarks.contestants import Measurement, register
-from benchmarks.spec import AEGRAD, AEGRAD_MONITOR_OFF, Task
+from benchmarks.spec import AEGRAD, AEGRAD_BF16, AEGRAD_MONITOR_OFF, Task
 
 PRESET = "fashion-mlp"
 
 
-def overrides_for(task: Task, monitor: bool) -> dict[str, Any]:
+def overrides_for(task: Task, monitor: bool, precision: str = "fp32") -> dict[str, Any]:
     out: dict[str, Any] = {
         "seed": task.seed,
         "model.widths": list(task.widths),
@@ -32,6 +33,7 @@ def overrides_for(task: Task, monitor: bool) -> dict[str, Any]:
         "train.lr": task.lr,
         "train.threads": task.threads,
         "monitor.enabled": monitor,
+        "train.precision": precision,
         "data.limit": task.n_train,
         "data.test_limit": task.n_test,
     }
@@ -40,10 +42,10 @@ def overrides_for(task: Task, monitor: bool) -> dict[str, Any]:
     return out
 
 
-def _run(task: Task, monitor: bool) -> Measurement:
+def _run(task: Task, monitor: bool, precision: str) -> Measurement:
     import aegrad
 
-    cfg = aegrad.load_config(preset=PRESET, overrides=overrides_for(task, monitor))
+    cfg = aegrad.load_config(preset=PRESET, overrides=overrides_for(task, monitor, precision))
     # What the overrides leave to the preset must still be RT1 (pixels / 255 via a global minmax).
     got = {
         "data.source": cfg.data.source,
@@ -74,5 +76,8 @@ def _run(task: Task, monitor: bool) -> Measurement:
 
 @register(AEGRAD, requires=("aegrad",), options={"monitor": True}, install_hint="pip install -e .")
 @register(AEGRAD_MONITOR_OFF, requires=("aegrad",), options={"monitor": False}, install_hint="pip install -e .")
-def run(task: Task, monitor: bool) -> Measurement:
-    return _run(task, monitor)
+@register(
+    AEGRAD_BF16, requires=("aegrad",), options={"monitor": True, "precision": "bf16"}, install_hint="pip install -e ."
+)
+def run(task: Task, monitor: bool, precision: str = "fp32") -> Measurement:
+    return _run(task, monitor, precision)

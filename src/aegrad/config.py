@@ -98,7 +98,7 @@ class TrainConfig(_Strict):
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed
     pretrain: Literal["none", "layerwise"] = "none"  # greedy layer-wise pretraining before fine-tuning
     pretrain_epochs: int = Field(1, ge=1)  # epochs per layer-wise stage
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CPU and CUDA
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: bf16 products, float32 weights and Adam (autocast / dense step)
     compile: bool = False  # torch.compile the model (falls back with a warning)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
     threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: one for tiny steps, else PyTorch's default)

@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 PEER_MODULES = {"pytorch": ("torch",), "pythae": ("pythae", "torch"), "keras": ("keras", "tensorflow")}
-CONTESTANTS = ("aegrad", "aegrad_monitor_off", *PEER_MODULES)
+CONTESTANTS = ("aegrad", "aegrad_monitor_off", "aegrad_bf16", *PEER_MODULES)
 # RT1's layers, 784-512-256-32-256-512-784: 6 FLOPs per weight per sample, minus
 # the first layer's input gradient (2 per weight), which nothing needs.
 RT1_WEIGHTS = [784 * 512, 512 * 256, 256 * 32, 32 * 256, 256 * 512, 512 * 784]
@@ -66,6 +66,8 @@ def test_quick_run_writes_every_field(quick) -> None:
         "ceiling_fraction",
         "matmul_onednn_gflops",
         "ceiling_fraction_onednn",
+        "aegrad_bf16_gflops",
+        "ceiling_fraction_bf16",
         "targets",
         "seed_reference",
         "scaling",
@@ -82,7 +84,7 @@ def test_quick_run_writes_every_field(quick) -> None:
         assert sps["min"] <= sps["median"] <= sps["max"] and sps["median"] > 0
         assert 0 < entry["test_mse"] < 1  # pixels in [0, 1]
         assert entry["wall_s"] > 0 and entry["peak_rss_mib"] > 10
-    assert {"aegrad", "aegrad_monitor_off", "pytorch"} <= set(res["rt1"])
+    assert {"aegrad", "aegrad_monitor_off", "aegrad_bf16", "pytorch"} <= set(res["rt1"])
     for name, t in res["targets"].items():
         assert set(t) >= {"value", "target", "met"}, name
         assert t["met"] in (True, False, None)
@@ -116,7 +118,11 @@ def test_derived_numbers_are_recomputed_from_the_medians(quick) -> None:
     if res["matmul_onednn_gflops"] is not None:  # torch's CPU wheels have oneDNN
         assert res["matmul_onednn_gflops"] > 0
         assert res["ceiling_fraction_onednn"] == pytest.approx(res["aegrad_gflops"] / res["matmul_onednn_gflops"])
+    bf16 = rt1["aegrad_bf16"]["samples_per_s"]["median"]  # a reading beside the targets, not one of them
+    assert res["aegrad_bf16_gflops"] == pytest.approx(bf16 * RT1_FLOPS / 1e9)
+    assert res["ceiling_fraction_bf16"] == pytest.approx(res["aegrad_bf16_gflops"] / res["matmul_gflops"])
     t = res["targets"]
+    assert "aegrad_bf16" not in str(t) and set(res["ratios"]) == {f"aegrad_vs_{p}" for p in peers}
     fastest = max(peers, key=lambda p: rt1[p]["samples_per_s"]["median"])
     assert t["speedup_vs_fastest_peer"]["peer"] == fastest
     assert t["speedup_vs_fastest_peer"]["value"] == pytest.approx(res["ratios"][f"aegrad_vs_{fastest}"])
@@ -171,6 +177,18 @@ def test_the_target_row_adds_the_onednn_reading_only_when_measured() -> None:
     assert _onednn_reading({"matmul_onednn_gflops": None, "ceiling_fraction_onednn": None}) == ""
     assert _onednn_reading({}) == ""
     assert _onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5}) == " (of oneDNN's 210.0: 50%)"
+
+
+def test_the_bf16_reading_is_a_row_without_a_goal_only_when_it_ran() -> None:
+    from benchmarks.table import _bf16_reading
+
+    res = {"rt1": {}, "matmul_gflops": 200.0, "aegrad_bf16_gflops": None, "ceiling_fraction_bf16": None}
+    assert _bf16_reading(res) == []  # an older bench.json, or --only without it
+    res = {"rt1": {"aegrad_bf16": {"test_mse": 0.009894}}, "matmul_gflops": 200.0, "aegrad_bf16_gflops": 150.0,
+           "ceiling_fraction_bf16": 0.75}
+    ((label, value, goal, met),) = _bf16_reading(res)
+    assert "aegrad_bf16" in label and value == "150.0 of 200.0 GFLOP/s = 75%, test MSE 0.00989"
+    assert (goal, met) == ("not a target", "—")
 
 
 def test_scaling_points_are_medians_of_interleaved_runs(monkeypatch, tmp_path) -> None:

@@ -47,7 +47,7 @@ def test_onednn_is_used_where_it_runs_and_refused_where_it_fails(monkeypatch):
     # only products large enough to repay oneDNN's per-call cost use it: RT1's 784x512 and 512x256 pairs
     rt1 = load_config(preset="fashion-mlp")
     assert DenseStep.of(create_model(rt1.model, (1, 28, 28)), rt1)._large == [True, True, False, False, True, True]
-    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", {})
 
     def broken(*args, **kwargs):
         raise RuntimeError("no oneDNN here")
@@ -55,9 +55,11 @@ def test_onednn_is_used_where_it_runs_and_refused_where_it_fails(monkeypatch):
     monkeypatch.setattr(dense_mod, "_linear", broken)
     assert not dense_mod.onednn_available()
     assert not _pair(_cfg())[2].onednn  # the MKL products then, still exact (tests below run both)
-    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(dense_mod, "_ONEDNN_OK", {})
     monkeypatch.setattr(dense_mod, "_linear", lambda x, w, b, act, slope: torch.zeros(len(x), len(w)))
     assert not dense_mod.onednn_available()  # runs but computes something else: refused too
+    assert not dense_mod.onednn_available(torch.bfloat16)  # each dtype is probed on its own
+    assert dense_mod._ONEDNN_OK == {torch.float32: False, torch.bfloat16: False}
 
 
 @pytest.mark.parametrize("onednn", ONEDNN)
@@ -76,6 +78,50 @@ def test_loss_and_every_gradient_equal_autograd(activation, output, onednn):
     for (name, a), b in zip(model.named_parameters(), twin.parameters()):
         assert b.grad is not None and b.grad.shape == a.grad.shape, name
         assert _max_rel(b.grad, a.grad) < 1e-5, name
+
+
+ONEDNN_BF16 = [True, False] if dense_mod.onednn_available(torch.bfloat16) else [False]
+
+
+@pytest.mark.parametrize("onednn", ONEDNN_BF16)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("output", ["sigmoid", "identity"])
+def test_bf16_loss_and_every_gradient_equal_autograd_under_autocast(activation, output, onednn):
+    model, twin, step = _pair(_cfg(**{"model.activation": activation, "model.output": output, "train.precision": "bf16"}))
+    assert step.compute == torch.bfloat16
+    step.onednn, step._large = onednn, [onednn] * len(step.stages)
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(33, *SHAPE, generator=g)
+    noisy = target + 0.1 * torch.randn(target.shape, generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as the loop's autograd path runs bf16
+        x_hat = model(noisy)["x_hat"]
+    loss = F.mse_loss(x_hat.float(), target)
+    (0.7 * loss).backward()
+    got = step.loss_and_grads(noisy, target, 0.7)
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        assert b.grad.dtype == torch.float32 and b.grad.shape == a.grad.shape, name
+        # the same bf16 kernels as autocast's (equal here, but a kernel may sum in another order elsewhere);
+        # oneDNN applies its fused activation before the one rounding to bf16, autocast after it
+        assert _max_rel(b.grad, a.grad) < (3e-2 if onednn else 1e-2), name
+    assert float(got) == pytest.approx(float(loss), rel=1e-3 if onednn else 1e-6)
+    for p in twin.parameters():  # the float32 weights are what Adam updates; the step leaves them alone
+        assert p.dtype == torch.float32
+
+
+def test_bf16_gradients_accumulate_as_autograd_does():
+    model, twin, step = _pair(_cfg(**{"train.precision": "bf16"}))
+    step.onednn = False  # exact comparison (see above)
+    g = torch.Generator().manual_seed(4)
+    batches = [torch.rand(n, *SHAPE, generator=g) for n in (20, 7, 50)]
+    for x in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            x_hat = model(x)["x_hat"]
+        (F.mse_loss(x_hat.float(), x) / 3).backward()
+        step.loss_and_grads(x, x, 1 / 3, norms=True)
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert _max_rel(b.grad, a.grad) < 1e-2  # a bf16 rounding apart at most (one element of one product here)
+    want = torch.stack([p.grad.square().sum() for p in twin.parameters()])
+    assert torch.allclose(step.sq_norms, want, rtol=1e-5)  # the norms are the float32 .grad's
 
 
 @pytest.mark.parametrize("onednn", ONEDNN)
@@ -177,7 +223,6 @@ def test_gather_equals_indexing():
         {"model.residual": True, "model.depth": 2, "model.width": 16},
         {"model.activation": "prelu"},
         {"model.activation": "gelu"},
-        {"train.precision": "bf16"},
         {"train.latent_l1": 0.01},
     ],
 )
@@ -217,8 +262,9 @@ def test_output_only_hooks_are_called_and_other_hooks_force_autograd():
     assert not step.hooked()
 
 
-def test_the_loop_uses_it_and_trains_like_autograd(tmp_path, monkeypatch):
-    cfg = _cfg(**{"train.epochs": 3, "data.limit": 600})
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: against autograd under autocast
+def test_the_loop_uses_it_and_trains_like_autograd(tmp_path, monkeypatch, precision):
+    cfg = _cfg(**{"train.epochs": 3, "data.limit": 600, "train.precision": precision})
     calls = {"n": 0}
     original = DenseStep.loss_and_grads
 
@@ -235,8 +281,9 @@ def test_the_loop_uses_it_and_trains_like_autograd(tmp_path, monkeypatch):
     monkeypatch.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
     auto = aegrad.train(cfg, tmp_path / "auto", report=False).summary
     assert auto["steps"] == steps
-    # float32 rounding differs between the paths; three epochs of Adam keep the results within 1%
-    assert dense["test_mse"] == pytest.approx(auto["test_mse"], rel=1e-2)
+    # rounding differs between the paths (float32's; bf16's where oneDNN fuses an activation before it);
+    # three epochs of Adam keep the results within 1% (2% in bf16)
+    assert dense["test_mse"] == pytest.approx(auto["test_mse"], rel=1e-2 if precision == "fp32" else 2e-2)
     assert dense["test_mse"] < 0.7 * dense["trivial_mse"]  # it learned
 
 

@@ -12,8 +12,15 @@ loss and every gradient with autograd's to float32 rounding. The large products
 (forward and ``g @ W``) go through oneDNN's fused linear when it is there and
 agrees with ``addmm`` (see ``onednn_available``); the rest through MKL, as autograd's.
 
+With ``train.precision: bf16`` the step computes as autograd does under
+``torch.autocast(bfloat16)``: each step casts the float32 weights and biases to
+bfloat16 copies, the products, activations and their backward run in bfloat16,
+the loss in float32 (as the loop's ``x_hat.float()``), and each gradient is
+computed in bfloat16 and stored as float32 in ``.grad``, where Adam updates the
+float32 weights. Tests compare it with autograd under autocast to bfloat16 rounding.
+
 ``DenseStep.of(model, cfg)`` returns None for anything else (norms, dropout,
-residual skips, PReLU and the smooth activations, conv models, bf16, CUDA,
+residual skips, PReLU and the smooth activations, conv models, CUDA,
 distributed runs, a latent penalty), and the loop uses autograd. Forward hooks
 marked ``reads_output_only`` (the gradient monitor's activation hooks) are called
 by the step itself with the activation it computed; any other forward hook makes
@@ -41,7 +48,9 @@ USE_ONEDNN = True
 # on RT1's layers at batch 128 (AMD EPYC, 2 threads): 784x512 501 vs 561 us, 512x256 177 vs 187 us,
 # but 256x32 29 vs 18 us and 32x256 30 vs 20 us. Weights with fewer elements than this use MKL.
 ONEDNN_MIN_WEIGHTS = 65536
-_ONEDNN_OK: bool | None = None  # the probe's verdict, once per process
+_ONEDNN_OK: dict[torch.dtype, bool] = {}  # the probe's verdict per dtype, once per process
+# train.precision -> the dtype the step computes in
+_COMPUTE = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 # activation module type -> name the step knows; all are computed in place and differentiated from their output
 _ACTIVATIONS: dict[type[nn.Module], str] = {
@@ -83,33 +92,39 @@ def _linear(x: Tensor, w: Tensor, b: Tensor | None, act: str | None, slope: floa
     return torch.ops.mkldnn._linear_pointwise(x, w, b, act or "none", scalars, "")
 
 
-def onednn_available() -> bool:
-    """Whether oneDNN's fused linear runs here and agrees with addmm (probed once per process).
+def onednn_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether oneDNN's fused linear runs here in `dtype` and agrees with addmm (probed once per process).
 
     On this project's benchmark machine (AMD EPYC, torch's CPU wheel) oneDNN's fp32
     products with a fused bias and activation are ~10% faster than MKL's ``addmm``
     for RT1's large layers, and ``g @ W`` through it too; MKL stays faster for the
     weight gradients (both operands transposed). The operator is torch's own
     (``torch.ops.mkldnn``, what ``torch.compile`` emits on CPU) but not public API, so
-    the step uses it only after checking it exists and computes the same numbers.
+    the step uses it only after checking it exists and computes the same numbers:
+    to float32 rounding, or for bfloat16 to bfloat16's (the fused activation is
+    applied before the single rounding, autocast's after it).
     """
-    global _ONEDNN_OK
-    if _ONEDNN_OK is None:
+    ok = _ONEDNN_OK.get(dtype)
+    if ok is None:
+        rtol, atol = (1e-5, 1e-6) if dtype == torch.float32 else (2e-2, 2e-2)
         try:
             gen = torch.Generator().manual_seed(0)
-            x, w, b = (torch.randn(shape, generator=gen) for shape in ((5, 7), (3, 7), (3,)))
+            x, w, b = (torch.randn(shape, generator=gen).to(dtype) for shape in ((5, 7), (3, 7), (3,)))
             ok = torch.backends.mkldnn.is_available()
             for act, ref in (("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh), (None, None)):
                 want = torch.addmm(b, x, w.t())
                 want = ref(want) if ref is not None else want
-                ok = ok and torch.allclose(_linear(x, w, b, act, 0.0), want, rtol=1e-5, atol=1e-6)
-            ok = ok and torch.allclose(_linear(x, w, b, "leaky_relu", 0.2), F.leaky_relu(torch.addmm(b, x, w.t()), 0.2), rtol=1e-5, atol=1e-6)
-            g = torch.randn(5, 3, generator=gen)
-            ok = ok and torch.allclose(_linear(g, w.t(), None, None, 0.0), g @ w, rtol=1e-5, atol=1e-6)
-            _ONEDNN_OK = bool(ok)
+                got = _linear(x, w, b, act, 0.0)
+                ok = ok and got.dtype == dtype and torch.allclose(got.float(), want.float(), rtol=rtol, atol=atol)
+            want = F.leaky_relu(torch.addmm(b, x, w.t()), 0.2)
+            ok = ok and torch.allclose(_linear(x, w, b, "leaky_relu", 0.2).float(), want.float(), rtol=rtol, atol=atol)
+            g = torch.randn(5, 3, generator=gen).to(dtype)
+            ok = ok and torch.allclose(_linear(g, w.t(), None, None, 0.0).float(), (g @ w).float(), rtol=rtol, atol=atol)
+            ok = bool(ok)
         except (AttributeError, RuntimeError, NotImplementedError):
-            _ONEDNN_OK = False
-    return _ONEDNN_OK
+            ok = False
+        _ONEDNN_OK[dtype] = ok
+    return ok
 
 
 class DenseStep:
@@ -120,23 +135,35 @@ class DenseStep:
     ablation's in-run A/B (``python -m benchmarks.ablation``, row ``fresh_buffers``).
     """
 
-    def __init__(self, model: MLPAutoencoder, stages: list[_Stage], onednn: bool = False) -> None:
+    def __init__(
+        self, model: MLPAutoencoder, stages: list[_Stage], onednn: bool = False, compute: torch.dtype = torch.float32
+    ) -> None:
         self.model = model
         self.stages = stages
         # forward products and the backpropagated errors through oneDNN (see onednn_available); MKL otherwise
         self.onednn = onednn
+        self.compute = compute  # the dtype of products and activations; parameters and .grad stay float32
+        self._low = compute != torch.float32
         self._large = [s.linear.weight.numel() >= ONEDNN_MIN_WEIGHTS for s in stages]
         self._modules = [m for s in stages for m in (s.linear, s.act_module) if m is not None]
         # (weight, bias) per stage, read once: nn.Module attribute lookups cost ~1 us each per step
         self._params = [(s.linear.weight, s.linear.bias) for s in stages]
+        # (weight, bias) as the products read them: the parameters themselves, or (bf16) copies cast each step
+        self._cparams = (
+            [(torch.empty_like(w, dtype=compute), torch.empty_like(b, dtype=compute)) for w, b in self._params]
+            if self._low
+            else self._params
+        )
         # Views made once, not per step (each view is a dispatched operator of a few microseconds,
         # dozens per step): the weights transposed (Adam updates them in place, so the views stay current),
         # the batch-sized slices of the buffers (`_views`, per batch size), the gradients flattened.
-        self._wt = [w.t() for w, _ in self._params]
+        self._wt = [w.t() for w, _ in self._cparams]
         self._rows = 0
         self._out: list[Tensor] = []  # stage k's activation, (rows, out_k)
         self._err: list[Tensor] = []  # the error backpropagated into stage k's input, (rows, in_k); k >= 1
-        self._diff = torch.empty(0)  # d loss / d reconstruction, (rows, D)
+        self._diff = torch.empty(0)  # d loss / d reconstruction, (rows, D), float32
+        self._x_low = torch.empty(0)  # bf16: the batch cast, (rows, D_in)
+        self._g_low = torch.empty(0)  # bf16: d loss / d reconstruction cast, (rows, D)
         self._views: dict[int, tuple[list[Tensor], list[Tensor], Tensor]] = {}
         self._batch = torch.empty(0)
         self.alloc_grads()
@@ -150,6 +177,9 @@ class DenseStep:
         self._wgrad = [torch.empty_like(s.linear.weight) for s in self.stages]
         self._bgrad = [torch.empty_like(s.linear.bias) for s in self.stages]
         self._flat = {id(t): t.view(-1) for t in (*self._wgrad, *self._bgrad)}
+        # bf16: each gradient computed in the compute dtype first, then stored as float32 in .grad
+        self._wgrad_low = [torch.empty_like(w) for w, _ in self._cparams] if self._low else []
+        self._bgrad_low = [torch.empty_like(b) for _, b in self._cparams] if self._low else []
 
     @classmethod
     def of(cls, model: nn.Module, cfg: Config, world_size: int = 1) -> DenseStep | None:
@@ -157,7 +187,7 @@ class DenseStep:
         t = cfg.train
         if (
             not isinstance(model, MLPAutoencoder)
-            or t.precision != "fp32"
+            or t.precision not in _COMPUTE
             or t.compile
             or t.latent_l1
             or world_size != 1
@@ -175,7 +205,8 @@ class DenseStep:
         # sq_norms follows model.parameters(): the loop's norm vector is indexed by that order
         if [id(p) for p in params] != [id(p) for p in model.parameters()] or any(s.slope < 0 for s in stages):
             return None
-        return cls(model, stages, onednn=USE_ONEDNN and onednn_available())
+        compute = _COMPUTE[t.precision]
+        return cls(model, stages, onednn=USE_ONEDNN and onednn_available(compute), compute=compute)
 
     def hooked(self) -> bool:
         """True when a forward hook this step cannot honour is attached (then autograd must run).
@@ -208,9 +239,13 @@ class DenseStep:
             return views
         if rows > self._rows:
             self._rows = rows
-            self._out = [torch.empty(rows, s.linear.out_features) for s in self.stages]
-            self._err = [torch.empty(rows, s.linear.in_features) for s in self.stages]
+            c = self.compute
+            self._out = [torch.empty(rows, s.linear.out_features, dtype=c) for s in self.stages]
+            self._err = [torch.empty(rows, s.linear.in_features, dtype=c) for s in self.stages]
             self._diff = torch.empty(rows, self.stages[-1].linear.out_features)
+            if self._low:
+                self._x_low = torch.empty(rows, self.stages[0].linear.in_features, dtype=c)
+                self._g_low = torch.empty(rows, self.stages[-1].linear.out_features, dtype=c)
             self._views.clear()
         views = ([o[:rows] for o in self._out], [e[:rows] for e in self._err], self._diff[:rows])
         if len(self._views) < 8:  # a few batch sizes (the epoch's last batch, accumulation shares)
@@ -221,17 +256,25 @@ class DenseStep:
     def loss_and_grads(self, x: Tensor, target: Tensor, scale: float = 1.0, norms: bool = False) -> Tensor:
         """The MSE between the model's reconstruction of `x` and `target`; adds ``scale`` x its gradient to ``.grad``.
 
-        Equal to ``loss = F.mse_loss(model(x)["x_hat"], target); (scale * loss).backward()``.
+        Equal to ``loss = F.mse_loss(model(x)["x_hat"], target); (scale * loss).backward()``
+        (for bf16, under ``torch.autocast`` and with ``x_hat.float()``, as the loop does).
         With `norms`, also writes the squared L2 norm of every parameter's ``.grad``
         (after this call's accumulation) into `sq_norms`, each taken right after the
         gradient is written, while it is still in cache: one float32 dot per tensor
         instead of a separate norm pass over 4 MB of gradients (RT1).
         """
-        outs, errs, diff = self._buffers(len(x))
-        onednn = self.onednn
+        rows = len(x)
+        outs, errs, diff = self._buffers(rows)
+        onednn, low = self.onednn, self._low
+        cparams = self._cparams
         h = self.model.to_blocks(x)
+        if low:  # autocast casts each weight, bias and the batch for the products
+            for (w, b), (cw, cb) in zip(self._params, cparams):
+                cw.copy_(w)
+                cb.copy_(b)
+            h = self._x_low[:rows].copy_(h)
         hs = [h]
-        for s, (w, b), wt, out, large in zip(self.stages, self._params, self._wt, outs, self._large):
+        for s, (w, b), wt, out, large in zip(self.stages, cparams, self._wt, outs, self._large):
             if onednn and large:
                 h = _linear(h, w, b, s.act, s.slope)
             else:
@@ -239,10 +282,11 @@ class DenseStep:
             if s.act_module is not None and s.act_module._forward_hooks:
                 _observe(s.act_module, h)
             hs.append(h)
-        g = torch.sub(h, target.reshape(h.shape), out=diff)
-        flat = g.view(-1)
+        d = torch.sub(h, target.reshape(h.shape), out=diff)  # float32 either way (the loop's x_hat.float())
+        flat = d.view(-1)
         loss = torch.dot(flat, flat) / flat.numel()
-        g.mul_(2.0 * scale / flat.numel())
+        d.mul_(2.0 * scale / flat.numel())
+        g = self._g_low[:rows].copy_(d) if low else d
         flats, sq = self._flat, self._sq
         for k in range(len(self.stages) - 1, -1, -1):
             s, y = self.stages[k], hs[k + 1]
@@ -255,15 +299,7 @@ class DenseStep:
             elif s.act == "tanh":
                 torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=g)
             w, b = self._params[k]
-            gt = g.t()
-            if w.grad is None:
-                w.grad = torch.mm(gt, hs[k], out=self._wgrad[k])
-            else:
-                w.grad.addmm_(gt, hs[k])
-            if b.grad is None:
-                b.grad = torch.sum(g, 0, out=self._bgrad[k])
-            else:
-                b.grad.add_(g.sum(0))
+            self._accumulate(k, w, b, g, hs[k])
             if norms:
                 wg, bg = w.grad, b.grad
                 wf, bf = flats.get(id(wg)), flats.get(id(bg))
@@ -275,8 +311,36 @@ class DenseStep:
                 if onednn and self._large[k]:
                     g = _linear(g, self._wt[k], None, None, 0.0)
                 else:
-                    g = torch.mm(g, w, out=errs[k])
+                    g = torch.mm(g, cparams[k][0], out=errs[k])
         return loss
+
+    def _accumulate(self, k: int, w: Tensor, b: Tensor, g: Tensor, h: Tensor) -> None:
+        """Stage k's weight and bias gradients from its output error `g` and input `h`, set or added to ``.grad``.
+
+        In bf16 both are computed in bf16 (autocast's products) and stored as float32,
+        as the backward of autocast's weight cast does.
+        """
+        gt = g.t()
+        if self._low:
+            wg = torch.mm(gt, h, out=self._wgrad_low[k])
+            bg = torch.sum(g, 0, out=self._bgrad_low[k])
+            if w.grad is None:
+                w.grad = self._wgrad[k].copy_(wg)
+            else:
+                w.grad.add_(wg)
+            if b.grad is None:
+                b.grad = self._bgrad[k].copy_(bg)
+            else:
+                b.grad.add_(bg)
+            return
+        if w.grad is None:
+            w.grad = torch.mm(gt, h, out=self._wgrad[k])
+        else:
+            w.grad.addmm_(gt, h)
+        if b.grad is None:
+            b.grad = torch.sum(g, 0, out=self._bgrad[k])
+        else:
+            b.grad.add_(g.sum(0))
 
     @staticmethod
     def _mkl_forward(h: Tensor, wt: Tensor, b: Tensor, s: _Stage, out: Tensor) -> Tensor:
