@@ -179,6 +179,17 @@ def test_the_target_row_adds_the_onednn_reading_only_when_measured() -> None:
     assert _onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5}) == " (of oneDNN's 210.0: 50%)"
 
 
+def test_a_missed_target_never_prints_as_its_goal() -> None:
+    from benchmarks.table import _vs_goal
+
+    assert _vs_goal({"value": 1.2494, "target": 1.25, "met": False}, 2, "×") == "1.249×"
+    assert _vs_goal({"value": 1.2600, "target": 1.25, "met": True}, 2, "×") == "1.26×"
+    assert _vs_goal({"value": 1.2500, "target": 1.25, "met": True}, 2, "×") == "1.25×"  # met at the goal: as is
+    assert _vs_goal({"value": 0.6981, "target": 0.70, "met": False}, 0, percent=True) == "69.8%"
+    assert _vs_goal({"value": 3.004, "target": 3.0, "met": False}, 2, " s") == "3.004 s"
+    assert _vs_goal({"value": None, "target": 3.0, "met": None}, 2, " s") == "—"
+
+
 def test_the_bf16_reading_is_a_row_without_a_goal_only_when_it_ran() -> None:
     from benchmarks.table import _bf16_reading
 
