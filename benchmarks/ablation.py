@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import out_problem
 from benchmarks.harness import REPO, _env, _tail, aegrad_command
 from benchmarks.results import spread
 
@@ -368,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
     if not sections or set(sections) - set(SECTIONS):
         print(f"benchmarks.ablation: --sections {args.sections!r}: valid are step, seed (comma-separated)", file=sys.stderr)
+        return 2
+    if not args.ab and (problem := out_problem(args.out)) is not None:
+        print(f"benchmarks.ablation: --out: {problem}", file=sys.stderr)
         return 2
     if args.ab:
         variants = [v for v in STEP_VARIANTS if v != "aegrad"]

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import out_problem
 from benchmarks.spec import TARGET_CEILING_FRACTION, Task, train_flops_per_sample
 
 CEILING_CALLS = 3  # n³ products per round: ~0.1 s each at n = 2048
@@ -409,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"benchmarks.bound: --data-dir {args.data_dir}: no Fashion-MNIST IDX image files there "
                   "(train-images-idx3-ubyte and t10k-images-idx3-ubyte, optionally .gz)", file=sys.stderr)
             return 2
+    if (problem := out_problem(args.out)) is not None:
+        print(f"benchmarks.bound: --out: {problem}", file=sys.stderr)
+        return 2
     names = ["ceiling", *[x for x in ROWS if x in names and x != "ceiling"]]
     res = run(names, args.rounds, args.block, args.n, args.limit, args.data_dir, lambda m: print(m, file=sys.stderr))
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import harness, table
+from benchmarks import harness, out_problem, table
 from benchmarks.spec import CONTESTANTS
 
 PEER_PYTHON_ENV = "AEGRAD_BENCH_PYTHON"  # interpreter of a separate environment holding the peers
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot render {args.render}: {err}", file=sys.stderr)
             return 2
         return 0
+    if (problem := out_problem(args.out)) is not None:
+        print(f"python -m benchmarks: --out: {problem}", file=sys.stderr)
+        return 2
     settings = harness.Settings.make(
         quick=args.quick,
         repeats=args.repeats,

@@ -70,11 +70,12 @@ def test_render_names_every_row_with_its_fraction():
         (["--rows", "products,nope"], "valid are ceiling, products"),
         (["--rounds", "0"], "must be >= 1"),
         (["--data-dir", "/nonexistent"], "no Fashion-MNIST IDX image files"),
+        (["--out", "/nonexistent/bound.json"], "the folder /nonexistent does not exist"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(args, says, tmp_path):
     out = tmp_path / "bound.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bound", *args, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bound", "--out", str(out), *args],
                           cwd=REPO, capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and proc.stdout == "" and not out.exists()
     assert proc.stderr.strip().count("\n") == 0 and says in proc.stderr
@@ -106,3 +107,23 @@ def test_weight_gradients_land_in_grad_where_adam_reads_them():
     with torch.no_grad():
         out = product.run()
     assert out.data_ptr() == w.grad.data_ptr() and torch.equal(w.grad, product.expect())
+
+
+@pytest.mark.parametrize("tool", ["benchmarks", "benchmarks.ablation"])
+def test_every_tool_refuses_an_out_it_could_not_write_before_running(tool, tmp_path):
+    for out, says in ((tmp_path / "missing" / "r.json", "does not exist"), (tmp_path, "is a folder")):
+        proc = subprocess.run([sys.executable, "-m", tool, "--out", str(out)], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.strip().count("\n") == 0 and says in proc.stderr
+
+
+def test_without_fashion_mnist_the_steps_draw_seeded_uniform_pixels(monkeypatch):
+    import benchmarks.data
+    from benchmarks.bound import _data
+
+    monkeypatch.setattr(benchmarks.data, "find_dir", lambda explicit=None: None)
+    x, said = _data(Task(), 300, None)
+    again, _ = _data(Task(), 300, None)
+    assert x.shape == (300, 784) and x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.equal(x, again) and "Fashion-MNIST not found" in said
