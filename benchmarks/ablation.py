@@ -71,10 +71,22 @@ SEED_VARIANTS = {
 # ------------------------------------------------------------------ the RT1 step, A/B inside one run (child process)
 
 
+# variant -> the StepOptions switch it turns off (monitor_off is the monitor's, below)
+OPTION_OF = {
+    "autograd_step": "dense",
+    "fresh_buffers": "reuse_buffers",
+    "optimizer_step": "fused_adam",
+    "norm_pass": "cache_norms",
+    "mkl_products": "onednn",
+}
+
+
 class _Toggles:
     """A training callback that switches the step variants on in turn and times every step.
 
     The run cycles blocks of `block` steps: aegrad, variant 1, aegrad, variant 2, ...
+    Each variant turns one of the run's ``StepOptions`` off (passed to ``aegrad.train``),
+    except ``monitor_off``, which skips the gradient monitor's per-step work.
     A step's time is the interval between two ``on_step_end`` calls (the loop's whole
     step); the first `settle` steps of a block and the first step of an epoch (its
     interval holds the evaluation) are not counted.
@@ -83,22 +95,16 @@ class _Toggles:
     def __init__(self, variants: list[str], block: int, settle: int = 2) -> None:
         import importlib
 
-        import torch
+        from aegrad.train.steps import StepOptions
 
-        self.torch = torch
-        self.loop = importlib.import_module("aegrad.train.loop")
-        self.dense_mod = importlib.import_module("aegrad.train.dense")
+        self.options = StepOptions()
         self.cycle = [v for name in variants for v in ("aegrad", name)] or ["aegrad"]
         self.block, self.settle = block, settle
         self.times: dict[str, list[list[float]]] = {v: [] for v in ["aegrad", *variants]}  # per block
         self.order: list[str] = []  # the variant of each block, in run order
-        self.step: Any = None
         self.active = "aegrad"
-        self._saved: dict[str, Any] = {}
         self._pos = self._slot = 0
         self._last: tuple[float, int] | None = None
-        real_adam = self.loop.fused_adam_step
-        self.loop.fused_adam_step = lambda opt: False if self.active == "optimizer_step" else real_adam(opt)
         monitor_cls = importlib.import_module("aegrad.diagnose.monitor").GradientMonitor
         real_monitor_step = monitor_cls.step
 
@@ -108,46 +114,20 @@ class _Toggles:
                 real_monitor_step(monitor, *args, **kwargs)
 
         monitor_cls.step = monitor_step
-        real_of = self.loop.DenseStep.of.__func__
-
-        def capture(cls: Any, *args: Any, **kwargs: Any) -> Any:
-            self.step = real_of(cls, *args, **kwargs)
-            return self.step
-
-        self.loop.DenseStep.of = classmethod(capture)
 
     def _switch(self, variant: str) -> None:
-        st, torch = self.step, self.torch
-        if st is None:
-            raise RuntimeError("the run did not use the dense step: nothing to ablate")
-        # undo the previous variant, then apply the next (each touches only the run's DenseStep)
-        if self.active == "autograd_step":
-            del st.hooked
-        elif self.active == "mkl_products":
-            st.onednn = self._saved.pop("onednn")
-        elif self.active == "norm_pass":
-            st.sq_norms = self._saved.pop("sq_norms")
-        elif self.active == "fresh_buffers":
-            del st.loss_and_grads
-        if variant == "autograd_step":
-            st.hooked = lambda: True  # the loop then runs loss.backward() for the step
-        elif variant == "mkl_products":
-            self._saved["onednn"], st.onednn = st.onednn, False
-        elif variant == "norm_pass":
-            self._saved["sq_norms"], st.sq_norms = st.sq_norms, torch.zeros(0)  # the loop measures its own
-        elif variant == "fresh_buffers":
-            original = type(st).loss_and_grads
-
-            def fresh(*args: Any, **kwargs: Any) -> Any:
-                st._rows = 0  # forces _buffers() to allocate new activation and error tensors
-                st._views.clear()
-                st.alloc_grads()  # and new gradient tensors
-                return original(st, *args, **kwargs)
-
-            st.loss_and_grads = fresh
-        elif variant not in ("aegrad", "optimizer_step", "monitor_off"):
+        if variant not in OPTION_OF and variant not in ("aegrad", "monitor_off"):
             raise ValueError(f"unknown variant {variant!r}")
+        # undo the previous variant, then apply the next (each touches only the run's StepOptions)
+        if self.active in OPTION_OF:
+            setattr(self.options, OPTION_OF[self.active], True)
+        if variant in OPTION_OF:
+            setattr(self.options, OPTION_OF[variant], False)
         self.active = variant
+
+    def on_after_backward(self, ctx: Any) -> None: ...
+
+    def on_before_update(self, ctx: Any) -> None: ...
 
     def on_fit_start(self, total_steps: int, start_step: int) -> None:
         self.order.append(self.active)
@@ -179,13 +159,18 @@ def run_step_ab(variants: list[str], epochs: int, block: int, limit: int | None)
     """One RT1 run with the variants switched on in turn; each block's step times, in run order."""
     import aegrad
 
+    from aegrad.train.dense import DenseStep
+
     toggles = _Toggles(variants, block)
     overrides: dict[str, Any] = {"train.epochs": epochs}
     if limit:
         overrides["data.limit"] = limit
     cfg = aegrad.load_config(preset="fashion-mlp", overrides=overrides)
+    if DenseStep.of(aegrad.create_model(cfg.model, (1, 28, 28)), cfg) is None:
+        raise RuntimeError("RT1 does not take the dense step here: nothing to ablate")
     with tempfile.TemporaryDirectory() as tmp:
-        s = aegrad.train(cfg, out=Path(tmp) / "run", report=False, callbacks=[toggles]).summary
+        run = aegrad.train(cfg, out=Path(tmp) / "run", report=False, callbacks=[toggles], options=toggles.options)
+        s = run.summary
     blocks = []
     counters = {v: 0 for v in toggles.times}
     for v in toggles.order:

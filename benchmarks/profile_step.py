@@ -14,7 +14,6 @@ loading and normalisation (``pow``, ``uniform_``, ...) are in it, once.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import tempfile
 from pathlib import Path
@@ -37,15 +36,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import aegrad
 
-    if args.autograd:
-        loop = importlib.import_module("aegrad.train.loop")
-        loop.DenseStep.of = classmethod(lambda cls, *a, **k: None)
+    from aegrad.train.steps import StepOptions
+
+    options = StepOptions(dense=not args.autograd)
     overrides = {"train.epochs": 1, "data.limit": args.limit, "data.test_limit": TEST_LIMIT}
     cfg = aegrad.load_config(preset="fashion-mlp", overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        aegrad.train(cfg, out=Path(tmp) / "warm", report=False)
+        aegrad.train(cfg, out=Path(tmp) / "warm", report=False, options=options)
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            summary = aegrad.train(cfg, out=Path(tmp) / "run", report=False).summary
+            summary = aegrad.train(cfg, out=Path(tmp) / "run", report=False, options=options).summary
     steps = summary["steps"]
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)

@@ -15,6 +15,7 @@ from aegrad.run import Run, default_run_dir, load_run
 from aegrad.train import distributed as dist
 from aegrad.train.callbacks import Callback
 from aegrad.train.loop import fit
+from aegrad.train.steps import StepOptions
 
 log = logging.getLogger("aegrad")
 
@@ -26,14 +27,16 @@ def train(
     resume: str | Path | None = None,
     report: bool = True,
     callbacks: Sequence[Callback] = (),
+    options: StepOptions | None = None,
 ) -> Run:
     """Train `cfg` into a run directory (default runs/<name>-<time>) and return the Run.
 
     With `resume=RUN_DIR`, continue that run from its last checkpoint to `cfg.train.epochs`.
     With `report=True` (the default), plots and report.html are written when training ends.
+    `options` switches parts of the fast path off (benchmarks; see aegrad.train.steps.StepOptions).
     """
     run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_run_dir(cfg)
-    summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks)
+    summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
     if report and dist.is_rank0():
         write_report(run_dir)
     dist.cleanup()

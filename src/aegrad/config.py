@@ -90,9 +90,12 @@ class TrainConfig(_Strict):
     clip_value: float | None = Field(None, gt=0.0)  # element-wise clipping threshold
     clip_agc: float | None = Field(None, gt=0.0)  # adaptive clipping: max unit-wise ||g||/||w|| (Brock et al. 2021)
     accumulate: int = Field(1, ge=1)  # micro-batches per optimizer step
+    shuffle: bool = True  # a new seeded sample order every epoch (False: the data's own order, as Keras' shuffle=False)
+    drop_last: bool = False  # skip the epoch's last micro-batch when it is short
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
+    objective: Literal["auto", "mse", "bce"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed

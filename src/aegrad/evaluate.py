@@ -9,7 +9,7 @@ import torch
 
 from aegrad.data import load_dataset
 from aegrad.run import load_run
-from aegrad.train.loop import evaluate, psnr, trivial_mse
+from aegrad.train.scoring import evaluate, psnr, trivial_mse
 
 
 def evaluate_run(path: str | Path) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from aegrad.config import load_config
-from aegrad.models import create_model
 from benchmarks.ablation import SEED_VARIANTS, STEP_VARIANTS, render, seed_command, summarize_step_ab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,41 +97,34 @@ def test_tiny_ablation_run(tmp_path):
 
 
 def test_the_toggles_restore_the_step_as_shipped(monkeypatch):
-    """Each variant is undone when its block ends: after a cycle the DenseStep is as it was."""
+    """Each variant turns one StepOption off and is undone when its block ends: after a cycle all are on."""
+    import dataclasses
     import importlib
 
     import torch
 
-    from benchmarks.ablation import _Toggles
+    from aegrad.train.steps import StepOptions
+    from benchmarks.ablation import OPTION_OF, _Toggles
 
-    loop = importlib.import_module("aegrad.train.loop")
-    # _Toggles patches these two for its (child) process; here they are put back after the test
-    monkeypatch.setattr(loop.DenseStep, "of", loop.DenseStep.__dict__["of"])
-    monkeypatch.setattr(loop, "fused_adam_step", loop.fused_adam_step)
     monitor_cls = importlib.import_module("aegrad.diagnose.monitor").GradientMonitor
+    # _Toggles patches the monitor's step for its (child) process; here it is put back after the test
     monkeypatch.setattr(monitor_cls, "step", monitor_cls.__dict__["step"])
-    cfg = load_config(preset="digits-mlp")
     toggles = _Toggles([v for v in STEP_VARIANTS if v != "aegrad"], block=4)
-    step = toggles.loop.DenseStep.of(create_model(cfg.model, (8, 8)), cfg)
-    assert toggles.step is step
-    before = (step.onednn, step.sq_norms, step.hooked(), step.loss_and_grads.__func__)
+    shipped = dataclasses.asdict(StepOptions())
+    assert dataclasses.asdict(toggles.options) == shipped and all(shipped.values())
     for v in [*STEP_VARIANTS, "aegrad"]:
         toggles._switch(v)
-        if v == "mkl_products":
-            assert not step.onednn
-        if v == "autograd_step":
-            assert step.hooked()
-        if v == "norm_pass":
-            assert len(step.sq_norms) == 0
+        off = {k for k, on in dataclasses.asdict(toggles.options).items() if not on}
+        assert off == ({OPTION_OF[v]} if v in OPTION_OF else set()), v
         if v == "monitor_off":
             net = torch.nn.Sequential(torch.nn.Linear(2, 2))
             mon = monitor_cls(net)
             net[0].weight.grad = torch.ones(2, 2)
             mon.step(torch.tensor(1.0))
             assert mon.steps == 0  # skipped while the variant is on
-        if v == "optimizer_step":
-            assert toggles.loop.fused_adam_step(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))])) is False
-    assert (step.onednn, step.sq_norms, step.hooked(), step.loss_and_grads.__func__) == before
+    assert dataclasses.asdict(toggles.options) == shipped
+    with pytest.raises(ValueError):
+        toggles._switch("no_such_variant")
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from aegrad.models import create_model
 from aegrad.train import dense as dense_mod
 from aegrad.train.dense import DenseStep
 
-loop = importlib.import_module("aegrad.train.loop")
+from aegrad.train.steps import StepOptions
 
 SHAPE = (8, 8)
 
@@ -184,8 +183,7 @@ def test_the_loop_shares_the_dense_norms_with_the_monitor_and_the_clipper(tmp_pa
     assert asked and all(asked)
     assert not passes
     monkeypatch.undo()
-    monkeypatch.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
-    auto = aegrad.train(cfg, tmp_path / "auto", report=False)
+    auto = aegrad.train(cfg, tmp_path / "auto", report=False, options=StepOptions(dense=False))
     a, b = aegrad.load_run(dense.path), aegrad.load_run(auto.path)
     steps_a = [r for r in a.metrics if r["kind"] == "step"]
     steps_b = [r for r in b.metrics if r["kind"] == "step"]
@@ -199,9 +197,8 @@ def test_accumulation_and_penalties_keep_the_norms_right(tmp_path, monkeypatch):
     for label, extra in (("acc", {"train.accumulate": 2}), ("l2", {"train.l2": 1e-3})):
         c = aegrad.with_overrides(cfg, extra)
         runs[label, "dense"] = aegrad.load_run(aegrad.train(c, tmp_path / f"{label}-d", report=False).path)
-        with monkeypatch.context() as m:
-            m.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
-            runs[label, "auto"] = aegrad.load_run(aegrad.train(c, tmp_path / f"{label}-a", report=False).path)
+        auto = aegrad.train(c, tmp_path / f"{label}-a", report=False, options=StepOptions(dense=False))
+        runs[label, "auto"] = aegrad.load_run(auto.path)
     for label in ("acc", "l2"):
         d, a = runs[label, "dense"].gradients[0], runs[label, "auto"].gradients[0]
         assert d["grad_norm"]["mean"] == pytest.approx(a["grad_norm"]["mean"], rel=1e-4), label
@@ -278,8 +275,7 @@ def test_the_loop_uses_it_and_trains_like_autograd(tmp_path, monkeypatch, precis
     # every step, the monitor's activation-sampling ones included (its hooks read only outputs)
     assert calls["n"] == steps
 
-    monkeypatch.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
-    auto = aegrad.train(cfg, tmp_path / "auto", report=False).summary
+    auto = aegrad.train(cfg, tmp_path / "auto", report=False, options=StepOptions(dense=False)).summary
     assert auto["steps"] == steps
     # rounding differs between the paths (float32's; bf16's where oneDNN fuses an activation before it);
     # three epochs of Adam keep the results within 1% (2% in bf16)
@@ -290,8 +286,7 @@ def test_the_loop_uses_it_and_trains_like_autograd(tmp_path, monkeypatch, precis
 def test_monitor_records_match_between_the_paths(tmp_path, monkeypatch):
     cfg = _cfg(**{"train.epochs": 1, "data.limit": 400, "monitor.sync_every": 5, "monitor.activation_every": 5})
     dense = aegrad.train(cfg, tmp_path / "dense", report=False)
-    monkeypatch.setattr(loop.DenseStep, "of", classmethod(lambda cls, *a, **k: None))
-    auto = aegrad.train(cfg, tmp_path / "auto", report=False)
+    auto = aegrad.train(cfg, tmp_path / "auto", report=False, options=StepOptions(dense=False))
     a = aegrad.load_run(dense.path).gradients
     b = aegrad.load_run(auto.path).gradients
     assert len(a) == len(b) > 1

@@ -25,8 +25,11 @@ class Autoencoder(nn.Module):
     The encoder is registered before the decoder and each stage lists its layers
     in the order they run, so ``named_modules()`` order is forward order.
     Subclasses override ``to_blocks`` / ``from_blocks`` when the stages want
-    another layout than the sample's (the MLP flattens).
+    another layout than the sample's (the MLP flattens). ``objective`` names the
+    registered objective (train/objectives.py) the family trains on by default.
     """
+
+    objective = "mse"
 
     def __init__(
         self, encoder_blocks: Sequence[nn.Module], decoder_blocks: Sequence[nn.Module], sample_shape: tuple[int, ...]

@@ -21,10 +21,12 @@ float32 weights. Tests compare it with autograd under autocast to bfloat16 round
 
 ``DenseStep.of(model, cfg)`` returns None for anything else (norms, dropout,
 residual skips, PReLU and the smooth activations, conv models, CUDA,
-distributed runs, a latent penalty), and the loop uses autograd. Forward hooks
-marked ``reads_output_only`` (the gradient monitor's activation hooks) are called
-by the step itself with the activation it computed; any other forward hook makes
-the loop use autograd for that step, so no hook is ever skipped.
+distributed runs, a latent penalty), and the run uses the autograd step
+(train/steps.py). Forward hooks marked ``reads_output_only`` (the gradient
+monitor's activation hooks) are called by the step itself with the activation it
+computed; any other forward hook makes the step hand that micro-batch to its
+autograd step, so no hook is ever skipped. Its switches (oneDNN, reused buffers,
+norms in cache, the step itself) are a ``StepOptions`` object.
 """
 
 from __future__ import annotations
@@ -40,10 +42,9 @@ from torch.nn.modules import module as _module  # its global forward-hook regist
 from aegrad.config import Config
 from aegrad.models.blocks import Block
 from aegrad.models.mlp import MLPAutoencoder
+from aegrad.train.objectives import Terms
+from aegrad.train.steps import AutogradStep, StepOptions
 
-# Set to False to keep every product on torch.mm / addmm (MKL), e.g. to measure what oneDNN buys
-# (python -m benchmarks.ablation, row mkl_products).
-USE_ONEDNN = True
 # oneDNN costs ~30 us more per call than MKL's addmm / mm: it wins on large products only. Measured
 # on RT1's layers at batch 128 (AMD EPYC, 2 threads): 784x512 501 vs 561 us, 512x256 177 vs 187 us,
 # but 256x32 29 vs 18 us and 32x256 30 vs 20 us. Weights with fewer elements than this use MKL.
@@ -136,12 +137,22 @@ class DenseStep:
     """
 
     def __init__(
-        self, model: MLPAutoencoder, stages: list[_Stage], onednn: bool = False, compute: torch.dtype = torch.float32
+        self,
+        model: MLPAutoencoder,
+        stages: list[_Stage],
+        onednn: bool = False,
+        compute: torch.dtype = torch.float32,
+        options: StepOptions | None = None,
     ) -> None:
         self.model = model
         self.stages = stages
-        # forward products and the backpropagated errors through oneDNN (see onednn_available); MKL otherwise
+        # forward products and the backpropagated errors through oneDNN (see onednn_available) when
+        # it runs here and options.onednn is on; MKL otherwise
         self.onednn = onednn
+        self.options = options if options is not None else StepOptions()
+        self.autograd: AutogradStep | None = None  # set by `bind`: the step taken when this one cannot run
+        self.want_norms = False
+        self.last_sq_norms: Tensor | None = None
         self.compute = compute  # the dtype of products and activations; parameters and .grad stay float32
         self._low = compute != torch.float32
         self._large = [s.linear.weight.numel() >= ONEDNN_MIN_WEIGHTS for s in stages]
@@ -182,7 +193,9 @@ class DenseStep:
         self._bgrad_low = [torch.empty_like(b) for _, b in self._cparams] if self._low else []
 
     @classmethod
-    def of(cls, model: nn.Module, cfg: Config, world_size: int = 1) -> DenseStep | None:
+    def of(
+        cls, model: nn.Module, cfg: Config, world_size: int = 1, options: StepOptions | None = None
+    ) -> DenseStep | None:
         """The step for `model` trained per `cfg`, or None when it does not apply (see the module docstring)."""
         t = cfg.train
         if (
@@ -206,7 +219,33 @@ class DenseStep:
         if [id(p) for p in params] != [id(p) for p in model.parameters()] or any(s.slope < 0 for s in stages):
             return None
         compute = _COMPUTE[t.precision]
-        return cls(model, stages, onednn=USE_ONEDNN and onednn_available(compute), compute=compute)
+        return cls(model, stages, onednn=onednn_available(compute), compute=compute, options=options)
+
+    def bind(self, autograd: AutogradStep, want_norms: bool) -> DenseStep:
+        """Take batches from `autograd`'s training tensor and corruption, falling back to it when needed.
+
+        `want_norms`: measure each gradient's squared norm on a step's last micro-batch (see
+        `loss_and_grads`), left in `last_sq_norms` for the loop's hooks.
+        """
+        self.autograd, self.want_norms = autograd, want_norms
+        return self
+
+    def __call__(self, index: Tensor, share: float, last: bool) -> Terms:
+        """The step interface (train/steps.py): the MSE of micro-batch `index`, its gradient added to ``.grad``."""
+        assert self.autograd is not None, "bind() the step to its autograd fallback first"
+        options = self.options
+        if not options.dense or self.hooked():
+            self.last_sq_norms = None
+            return self.autograd(index, share, last)
+        if not options.reuse_buffers:
+            self._rows = 0  # _buffers() then allocates new activation and error tensors
+            self._views.clear()
+            self.alloc_grads()  # and new gradient tensors
+        x = self.gather(self.autograd.train_x, index)
+        norms = self.want_norms and last and options.cache_norms
+        loss = self.loss_and_grads(self.autograd.corrupt(x), x, share, norms)
+        self.last_sq_norms = self.sq_norms if norms else None
+        return {"loss": loss, "mse": loss}
 
     def hooked(self) -> bool:
         """True when a forward hook this step cannot honour is attached (then autograd must run).
@@ -265,7 +304,7 @@ class DenseStep:
         """
         rows = len(x)
         outs, errs, diff = self._buffers(rows)
-        onednn, low = self.onednn, self._low
+        onednn, low = self.onednn and self.options.onednn, self._low
         cparams = self._cparams
         h = self.model.to_blocks(x)
         if low:  # autocast casts each weight, bias and the batch for the products

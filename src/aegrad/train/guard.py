@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import torch
+
+
+class Verdict(str, Enum):
+    """What the guard decides for a step (the value is what metrics.jsonl records as the record's kind)."""
+
+    OK = "ok"  # finite: update
+    SKIP = "skip"  # non-finite: no update this step
+    ROLLBACK = "rollback"  # non-finite `nan_patience` times in a row: restore the snapshot, halve the lr
+    STOP = "stop"  # a rollback was due but the budget is spent: the run stops
 
 
 @dataclass
@@ -30,14 +40,14 @@ class NanGuard:
             "optimizer": copy.deepcopy(optimizer.state_dict()),
         }
 
-    def record(self, finite: bool) -> str:
-        """Count one step; returns "ok", "skip" or "rollback" (the caller then calls `rollback`)."""
+    def record(self, finite: bool) -> Verdict:
+        """Count one step; OK, SKIP or ROLLBACK (the caller then calls `rollback`)."""
         if finite:
             self.consecutive = 0
-            return "ok"
+            return Verdict.OK
         self.skipped += 1
         self.consecutive += 1
-        return "rollback" if self.consecutive >= self.nan_patience else "skip"
+        return Verdict.ROLLBACK if self.consecutive >= self.nan_patience else Verdict.SKIP
 
     def rollback(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
         """Restore the snapshot; False when the rollback budget is spent (stop). The caller halves the lr."""

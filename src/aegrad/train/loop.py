@@ -1,8 +1,12 @@
 """The training loop: in-memory tensors, a seeded permutation per epoch, one screen of logic.
 
-`fit(cfg, run_dir)` trains the autoencoder the config describes and writes the
-run directory's data files (config, metrics, gradients, findings, weights,
-state, summary). Drawing (plots, HTML) is `aegrad.report`'s job.
+`fit(cfg, run_dir)` trains the model the config describes on its objective and
+writes the run directory's data files (config, metrics, gradients, findings,
+weights, state, summary). It reads top to bottom: `_setup` builds the run,
+`_run_epoch` / `_optimizer_step` / `_end_epoch` train it, `_finish` scores and
+diagnoses it. The loop never names a loss (train/objectives.py), never chooses a
+step per batch (train/steps.py), and the monitor, clipper and NaN guard are hooks
+after backward (train/hooks.py). Drawing (plots, HTML) is `aegrad.report`'s job.
 """
 
 from __future__ import annotations
@@ -11,14 +15,14 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch import Tensor
 
-from aegrad.config import Config, dump_yaml
+from aegrad.config import Config, TrainConfig, dump_yaml
 from aegrad.data import Dataset, load_dataset
 from aegrad.diagnose import GradientMonitor, diagnose
 from aegrad.models import create_model
@@ -34,19 +38,26 @@ from aegrad.run import (
     write_json,
 )
 from aegrad.train import distributed as dist
+from aegrad.train.artifacts import write_reconstructions
 from aegrad.train.callbacks import Callback
 from aegrad.train.checkpoint import load_state, save_state, save_weights
 from aegrad.train.clipping import Clipper
-from aegrad.train.dense import DenseStep
 from aegrad.train.guard import NanGuard
+from aegrad.train.hooks import ClipHook, GuardHook, MonitorHook, StepContext
+from aegrad.train.objectives import Objective, create_objective
 from aegrad.train.optim import create_optimizer, fused_adam_step, param_groups
-from aegrad.train.penalties import corrupt, latent_l1, weight_penalty
+from aegrad.train.penalties import corrupt, weight_penalty
 from aegrad.train.pretrain import pretrain_layerwise
-from aegrad.train.schedules import create_schedule
+from aegrad.train.schedules import Schedule, create_schedule
+from aegrad.train.scoring import evaluate_terms, psnr, trivial_mse
+from aegrad.train.steps import AutogradStep, StepOptions, create_step, terms_vector
 
 log = logging.getLogger("aegrad")
 
-EVAL_BATCH = 2048  # evaluation batch: large, since no graph is kept
+# Below this many multiply-adds per training step (batch x parameters) one CPU thread is faster than
+# several: the step is too small to split, and extra threads only spin. Measured on 2 cores: the seed's
+# 100-32-100 net (4e5 per step) and digits-mlp (2e6) run faster on one thread; RT1 (1.4e8) on two.
+SMALL_STEP_MACS = 10_000_000
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,33 +68,6 @@ def resolve_device(name: str) -> torch.device:
 
         raise UserError("train.device=cuda but no CUDA device is available; valid here: auto, cpu")
     return torch.device(name)
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """Mean squared reconstruction error over `x` (model space), in eval mode."""
-    was_training = model.training
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for i in range(0, len(x), EVAL_BATCH):
-        xb = x[i : i + EVAL_BATCH]
-        total += F.mse_loss(model(xb)["x_hat"].float(), xb, reduction="sum").double()
-    model.train(was_training)
-    return float(total) / max(1, x.numel())
-
-
-def trivial_mse(data: Dataset) -> float:
-    """Test MSE of predicting the per-feature training mean: the bar any model must beat."""
-    mean = data.train_x.mean(dim=0, keepdim=True)
-    return float(((data.test_x - mean) ** 2).mean())
-
-
-def psnr(mse: float, data: Dataset) -> float | None:
-    """Peak signal-to-noise ratio in dB for image data, peak = the training data's range."""
-    if not data.is_image or not 0 < mse < math.inf:
-        return None
-    peak = float(data.train_x.max() - data.train_x.min())
-    return 10.0 * math.log10(peak * peak / mse)
 
 
 @dataclass
@@ -98,320 +82,454 @@ class _Progress:
     train_samples: int = 0
 
 
-def _micro_batches(perm: torch.Tensor, batch: int, accumulate: int):
+@dataclass
+class _Sums:
+    """Running sums of the objective's terms over steps (a device vector, ``loss`` first): no host sync."""
+
+    total: Tensor | None = None
+    steps: int = 0
+    clipped: float | Tensor = 0.0  # steps whose gradients a clip changed
+
+    def add(self, vec: Tensor, clipped: Tensor | None) -> None:
+        self.total = vec if self.total is None else self.total + vec
+        self.steps += 1
+        if clipped is not None:
+            self.clipped = self.clipped + clipped
+
+    def means(self, names: Sequence[str]) -> list[float]:
+        """Each term's mean over the steps (the host sync happens here)."""
+        if self.total is None:
+            return [math.nan] * len(names)
+        return (self.total / self.steps).tolist()
+
+
+@dataclass
+class _Fit:
+    """Everything the epoch loop uses, built once by `_setup`."""
+
+    cfg: Config
+    run_dir: Path
+    data: Dataset
+    train_x: Tensor
+    test_x: Tensor
+    model: torch.nn.Module
+    objective: Objective
+    gen: torch.Generator  # shuffling and input noise; CPU so it is portable
+    callbacks: Sequence[Callback]
+    options: StepOptions
+    metrics: JsonlWriter | None  # None off rank 0
+    gradlog: JsonlWriter | None
+    grad_records: list[dict[str, Any]]  # every gradients.jsonl record: the diagnosis reads them all
+    wall0: float
+    prog: _Progress = field(default_factory=_Progress)
+    optimizer: torch.optim.Optimizer = None  # type: ignore[assignment]
+    schedule: Schedule = None  # type: ignore[assignment]
+    step: AutogradStep = None  # type: ignore[assignment]
+    guard: NanGuard = None  # type: ignore[assignment]
+    monitor: GradientMonitor | None = None
+    params: list[Tensor] = field(default_factory=list)
+    after_backward: list[Callback] = field(default_factory=list)
+    before_update: list[Callback] = field(default_factory=list)
+    clips: bool = False
+    names: list[str] = field(default_factory=list)  # the objective's term names, "loss" first
+    epoch_sums: _Sums = field(default_factory=_Sums)
+    window: _Sums = field(default_factory=_Sums)  # since the last step record
+    pen: dict[str, Tensor] = field(default_factory=dict)  # the last step's weight penalties
+    resume_at: tuple[Tensor, int] | None = None  # a mid-epoch checkpoint's permutation and groups done
+    last_ctx: StepContext | None = None  # the last step that updated the weights
+    last_checkpoint: float = 0.0
+
+    def emit(self, record: dict[str, Any]) -> None:
+        if self.metrics is not None:
+            self.metrics.write(record)
+        for cb in self.callbacks:
+            cb.on_log(record)
+
+
+def fit(
+    cfg: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+    options: StepOptions | None = None,
+) -> dict:
+    """Train per `cfg`, writing the run directory; returns the summary (also in summary.json).
+
+    `train.threads` (or, when unset, one thread for steps too small to split) applies to this
+    call only: PyTorch's thread count is restored when training ends. `options` switches
+    the fast path's parts (all on by default; see train/steps.py).
+    """
+    previous_threads = torch.get_num_threads()
+    try:
+        f = _setup(cfg, Path(run_dir), resume, callbacks, options or StepOptions())
+        stop = None
+        while f.prog.epoch < cfg.train.epochs and stop is None:
+            stop = _run_epoch(f) or _end_epoch(f)
+        return _finish(f, stop or "completed")
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+# ------------------------------------------------------------------------------------------------ set-up
+
+
+def _setup(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback], options: StepOptions) -> _Fit:
+    """Data, model, objective and run directory; then (after any pretraining) the optimizer, step and hooks."""
+    t = cfg.train
+    device = dist.device_for_rank(resolve_device(t.device))
+    torch.manual_seed(cfg.seed)
+    wall0 = time.perf_counter()
+    data = load_dataset(cfg.data, cfg.seed)
+    model = create_model(cfg.model, data.sample_shape).to(device)
+    objective = create_objective(cfg, model)
+    _set_threads(t, model, device)
+    rank0 = dist.is_rank0()
+    if rank0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
+    state = load_state(run_dir) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+    after = state["step"] if state else None
+    f = _Fit(
+        cfg, run_dir, data, data.train_x.to(device), data.test_x.to(device), model, objective,
+        gen=torch.Generator().manual_seed(cfg.seed + 1), callbacks=callbacks, options=options,
+        metrics=JsonlWriter(run_dir / METRICS, truncate_after_step=after) if rank0 else None,
+        gradlog=JsonlWriter(run_dir / GRADIENTS, truncate_after_step=after) if rank0 else None,
+        grad_records=[], wall0=wall0,
+    )
+    if state is not None:
+        f.grad_records = read_jsonl(run_dir / GRADIENTS)
+    if t.pretrain == "layerwise" and state is None:
+        pretrain_layerwise(model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
+    _build_training(f, device)
+    if state is not None:
+        _restore(f, state)
+    f.guard.snapshot(model, f.optimizer)
+    for cb in callbacks:
+        cb.on_fit_start(_steps_per_epoch(f) * t.epochs, f.prog.step)
+    f.last_checkpoint = time.perf_counter()
+    model.train()
+    return f
+
+
+def _set_threads(t: TrainConfig, model: torch.nn.Module, device: torch.device) -> None:
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    elif device.type == "cpu" and t.batch_size * sum(p.numel() for p in model.parameters()) < SMALL_STEP_MACS:
+        torch.set_num_threads(1)
+
+
+def _steps_per_epoch(f: _Fit) -> int:
+    t = f.cfg.train
+    per_rank = len(f.train_x) // dist.world_size()
+    batches = per_rank // t.batch_size if t.drop_last else math.ceil(per_rank / t.batch_size)
+    return math.ceil(batches / t.accumulate)
+
+
+def _build_training(f: _Fit, device: torch.device) -> None:
+    """The optimizer, schedule, step (chosen once here) and the hooks after backward."""
+    cfg, t, model = f.cfg, f.cfg.train, f.model
+    net = dist.wrap(model)
+    f.optimizer = create_optimizer(param_groups(model, t), t)
+    f.schedule = create_schedule(f.optimizer, t, total_steps=_steps_per_epoch(f) * t.epochs)
+    f.guard = NanGuard(t.nan_patience, t.max_rollbacks)
+    if cfg.monitor.enabled:
+        f.monitor = GradientMonitor(model, sync_every=cfg.monitor.sync_every, activation_every=cfg.monitor.activation_every)
+    f.params = [p for p in model.parameters() if p.requires_grad]
+    clipper = Clipper.from_config(t)
+    f.clips = clipper.clips
+    # One float32 norm pass per step serves the monitor, the clipper's logged norm and the guard (with
+    # no clip set): the dense step takes it while the gradients are in cache, else the monitor hook.
+    share = not clipper.clips
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
+    noise, level, gen = t.noise, t.noise_level, f.gen
+
+    def corrupt_input(x: Tensor) -> Tensor:
+        return corrupt(x, noise, level, gen)
+
+    autograd = AutogradStep(net, _maybe_compile(net, t.compile), f.objective, f.train_x, corrupt_input, amp)
+    f.step = create_step(cfg, model, autograd, f.options, want_norms=share and not (t.l1 or t.l2))
+    f.pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
+    monitor_hooks = [MonitorHook(f.monitor, f.params, share)] if f.monitor is not None else []
+    f.after_backward = [*monitor_hooks, *f.callbacks]
+    f.before_update = [ClipHook(clipper), GuardHook(f.guard, model, f.optimizer, f.schedule, f.emit), *f.callbacks]
+
+
+def _restore(f: _Fit, state: dict[str, Any]) -> None:
+    """Continue exactly where the checkpoint `state` left off."""
+    f.optimizer.load_state_dict(state["optimizer"])
+    f.schedule.load_state_dict(state["schedule"])
+    f.guard.load_state_dict(state["guard"])
+    torch.set_rng_state(state["torch_rng"])
+    f.gen.set_state(state["gen_rng"])
+    if f.monitor is not None and state.get("monitor") is not None:
+        f.monitor.load_state_dict(state["monitor"])
+    f.prog = _Progress(**state["progress"])
+    if state.get("epoch_perm") is not None:  # a mid-epoch checkpoint (train.checkpoint_every)
+        f.resume_at = (state["epoch_perm"], int(state.get("epoch_groups_done", 0)))
+        sums = state.get("epoch_sums")
+        if sums is not None:  # the epoch's running sums, so its record covers the whole epoch
+            f.names = list(sums["names"])
+            f.epoch_sums = _Sums(sums["total"].to(f.train_x.device), int(sums["steps"]), float(sums["clipped"]))
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def _micro_batches(perm: Tensor, batch: int, accumulate: int):
     """Yield groups of `accumulate` index tensors; the last group may be short."""
     idx = list(perm.split(batch))
     for i in range(0, len(idx), accumulate):
         yield idx[i : i + accumulate]
 
 
-# Below this many multiply-adds per training step (batch x parameters) one CPU thread is faster than
-# several: the step is too small to split, and extra threads only spin. Measured on 2 cores: the seed's
-# 100-32-100 net (4e5 per step) and digits-mlp (2e6) run faster on one thread; RT1 (1.4e8) on two.
-SMALL_STEP_MACS = 10_000_000
+def _epoch_order(f: _Fit) -> tuple[Tensor, int]:
+    """This epoch's sample order (this rank's share) and how many step groups are already done."""
+    t = f.cfg.train
+    if f.resume_at is not None:
+        (perm, done), f.resume_at = f.resume_at, None
+        return perm.to(f.train_x.device), done
+    n = len(f.train_x)
+    perm = torch.randperm(n, generator=f.gen) if t.shuffle else torch.arange(n)
+    perm = dist.shard(perm)
+    if t.drop_last:
+        perm = perm[: len(perm) - len(perm) % t.batch_size]
+    return perm.to(f.train_x.device), 0
 
 
-def fit(cfg: Config, run_dir: str | Path, *, resume: bool = False, callbacks: Sequence[Callback] = ()) -> dict:
-    """Train per `cfg`, writing the run directory; returns the summary (also in summary.json).
-
-    `train.threads` (or, when unset, one thread for steps too small to split) applies to this
-    call only: PyTorch's thread count is restored when training ends.
-    """
-    previous_threads = torch.get_num_threads()
-    try:
-        return _fit(cfg, Path(run_dir), resume, callbacks)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _fit(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback]) -> dict:
-    t = cfg.train
-    rank0 = dist.is_rank0()
-    device = dist.device_for_rank(resolve_device(t.device))
-    torch.manual_seed(cfg.seed)
-    wall0 = time.perf_counter()
-
-    data = load_dataset(cfg.data, cfg.seed)
-    train_x, test_x = data.train_x.to(device), data.test_x.to(device)
-    model = create_model(cfg.model, data.sample_shape).to(device)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    elif device.type == "cpu" and t.batch_size * sum(p.numel() for p in model.parameters()) < SMALL_STEP_MACS:
-        torch.set_num_threads(1)
-    if rank0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
-
-    prog = _Progress()
-    state = load_state(run_dir) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-    metrics = JsonlWriter(run_dir / METRICS, truncate_after_step=state["step"] if state else None) if rank0 else None
-    gradlog = JsonlWriter(run_dir / GRADIENTS, truncate_after_step=state["step"] if state else None) if rank0 else None
-    grad_records = read_jsonl(run_dir / GRADIENTS) if state is not None else []  # the diagnosis reads them all
-
-    def emit(record: dict[str, Any]) -> None:
-        if metrics is not None:
-            metrics.write(record)
-        for cb in callbacks:
-            cb.on_log(record)
-
-    gen = torch.Generator().manual_seed(cfg.seed + 1)  # shuffling and input noise; CPU so it is portable
-    if t.pretrain == "layerwise" and state is None:
-        pretrain_layerwise(model, train_x, t, generator=gen, device=device, log=emit)
-
-    net = dist.wrap(model)
-    fwd = _maybe_compile(net, t.compile)
-    optimizer = create_optimizer(param_groups(model, t), t)
-    steps_per_epoch = math.ceil(math.ceil(len(train_x) / dist.world_size() / t.batch_size) / t.accumulate)
-    schedule = create_schedule(optimizer, t, total_steps=steps_per_epoch * t.epochs)
-    clipper = Clipper.from_config(t)
-    guard = NanGuard(t.nan_patience, t.max_rollbacks)
-    monitor = (
-        GradientMonitor(model, sync_every=cfg.monitor.sync_every, activation_every=cfg.monitor.activation_every)
-        if cfg.monitor.enabled
-        else None
-    )
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        guard.load_state_dict(state["guard"])
-        torch.set_rng_state(state["torch_rng"])
-        gen.set_state(state["gen_rng"])
-        if monitor is not None and state.get("monitor") is not None:
-            monitor.load_state_dict(state["monitor"])
-        prog = _Progress(**state["progress"])
-        # A mid-epoch checkpoint (train.checkpoint_every) carries the epoch's permutation and position.
-        resume_perm, resume_groups = state.get("epoch_perm"), int(state.get("epoch_groups_done", 0))
-    else:
-        resume_perm, resume_groups = None, 0
-    guard.snapshot(model, optimizer)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # Plain dense models on the CPU skip autograd (see train/dense.py); hooked steps still use it.
-    dense = DenseStep.of(model, cfg, dist.world_size()) if device.type == "cpu" else None
-    penalised = bool(t.l1 or t.l2)
-    # One float32 norm pass per step serves the monitor, the clipper's logged norm and the guard
-    # (with no clip set): the dense step takes it while the gradients are in cache, else one
-    # foreach pass when the monitor wants it too.
-    position = {id(p): i for i, p in enumerate(params)}
-    weight_pos = [position.get(id(w)) for w in monitor.weights] if monitor is not None else []
-    monitor_idx = torch.tensor(weight_pos, dtype=torch.long, device=device) if None not in weight_pos else None
-    share_norms = not clipper.clips and (monitor is None or monitor_idx is not None)
-    dense_norms = share_norms and not penalised and dense is not None
-    pen = weight_penalty(model, 0.0, 0.0)  # constant zeros, unless penalised
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16")
-    for cb in callbacks:
-        cb.on_fit_start(steps_per_epoch * t.epochs, prog.step)
-
-    stop_reason = "completed"
-    last_checkpoint = time.perf_counter()
-    model.train()
-    while prog.epoch < t.epochs and stop_reason == "completed":
-        epoch_t0 = time.perf_counter()
-        if resume_perm is not None:
-            perm, skip_groups, resume_perm = resume_perm.to(device), resume_groups, None
-        else:
-            perm, skip_groups = dist.shard(torch.randperm(len(train_x), generator=gen)).to(device), 0
-        loss_sum = torch.zeros((), device=device)
-        log_sum = torch.zeros((), device=device)
-        log_n, epoch_steps, clip_fired = 0, 0, torch.zeros((), device=device)
-        for gi, group in enumerate(_micro_batches(perm, t.batch_size, t.accumulate)):
-            if gi < skip_groups:
-                continue  # done before the mid-epoch checkpoint this run resumed from
-            n_group = sum(len(i) for i in group)
-            for param in params:
-                param.grad = None  # optimizer.zero_grad(set_to_none=True), without its per-call overhead
-            loss_total = None
-            tnorms = None  # float32 norms of every parameter's gradient, when shared (see above)
-            for k, idx in enumerate(group):
-                share = len(idx) / n_group
-                if dense is not None and not dense.hooked():
-                    x = dense.gather(train_x, idx)
-                    norms = dense_norms and k == len(group) - 1 and len(dense.sq_norms) == len(params)
-                    rec = dense.loss_and_grads(corrupt(x, t.noise, t.noise_level, gen), x, share, norms)
-                    if norms:
-                        tnorms = dense.sq_norms.sqrt()
-                else:
-                    x = train_x[idx]
-                    with dist.no_sync(net, last=k == len(group) - 1), amp:
-                        out = fwd(corrupt(x, t.noise, t.noise_level, gen))
-                        rec = F.mse_loss(out["x_hat"].float(), x)
-                        loss = rec + latent_l1(out["z"].float(), t.latent_l1)
-                        (loss * share).backward()
-                if len(group) == 1:
-                    loss_total = rec.detach()  # == 0 + rec * 1.0, without the two ops
-                else:
-                    part = rec.detach() * share
-                    loss_total = part if loss_total is None else loss_total + part
-            assert loss_total is not None
-            if penalised:
-                pen = weight_penalty(model, t.l1, t.l2)
-                (pen["l1"] + pen["l2"]).backward()
-            if tnorms is None and monitor is not None and share_norms and all(p.grad is not None for p in params):
-                tnorms = torch.stack(torch._foreach_norm([p.grad for p in params], 2))
-            if monitor is not None:
-                monitor.step(loss_total, None if tnorms is None else tnorms[monitor_idx])
-            clip = clipper(params, tnorms)
-            # one read of two scalars: free on CPU, a sync on CUDA
-            loss_value, norm_value = torch.stack((loss_total.float(), clip["grad_norm"])).tolist()
-            verdict = guard.record(math.isfinite(loss_value) and math.isfinite(norm_value))
-            if verdict != "ok":
-                if verdict == "rollback":
-                    if not guard.rollback(model, optimizer):
-                        stop_reason = f"stopped: non-finite loss or gradients persisted after {guard.rollbacks} rollbacks"
-                        break
-                    schedule.scale(0.5)  # the halving lives in the schedule's state, so it survives resume
-                optimizer.zero_grad(set_to_none=True)
-                continue
-            if not fused_adam_step(optimizer):
-                optimizer.step()
-            schedule.step()
-            prog.step += 1
-            epoch_steps += 1
-            loss_sum += loss_total
-            log_sum += loss_total
-            if clipper.clips:
-                clip_fired += clip["clipped"]
-            log_n += 1
-            for cb in callbacks:
-                cb.on_step_end(prog.step, prog.epoch)
-            if prog.step % t.log_every == 0:
-                emit(_step_record(prog, log_sum / log_n, optimizer, clip, pen, guard))
-                log_sum, log_n = torch.zeros((), device=device), 0
-            if monitor is not None:
-                _drain(monitor, gradlog, grad_records)
-            if t.checkpoint_every and prog.step % t.checkpoint_every == 0 and rank0:
-                _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog, (perm, gi + 1))
-        prog.train_seconds += time.perf_counter() - epoch_t0
-        prog.train_samples += sum(len(i) for i in perm.split(t.batch_size)) * dist.world_size()
-        if stop_reason != "completed":
+def _run_epoch(f: _Fit) -> str | None:
+    """One pass over the training split; the reason when the run must stop, else None."""
+    t = f.cfg.train
+    epoch_t0 = time.perf_counter()
+    perm, done = _epoch_order(f)
+    if not done:
+        f.epoch_sums = _Sums()
+    f.window = _Sums()
+    stop = None
+    for gi, group in enumerate(_micro_batches(perm, t.batch_size, t.accumulate)):
+        if gi < done:
+            continue  # done before the mid-epoch checkpoint this run resumed from
+        ctx, vec = _optimizer_step(f, group)
+        if ctx.stop is not None:
+            stop = ctx.stop
             break
-        prog.epoch += 1
-        test_mse = evaluate(model, test_x)
-        schedule.epoch_end(test_mse)
-        record = {
-            "kind": "epoch",
-            "epoch": prog.epoch,
-            "step": prog.step,
-            "train_loss": float(loss_sum) / max(1, epoch_steps),
-            "test_mse": test_mse,
-            "lr": optimizer.param_groups[0]["lr"],
-            "clip_fraction": float(clip_fired) / max(1, epoch_steps),
-            "skipped_steps": guard.skipped,
-            "rollbacks": guard.rollbacks,
-            "wall_s": time.perf_counter() - wall0,
-        }
-        emit(record)
-        for cb in callbacks:
-            cb.on_epoch_end(record)
-        if math.isfinite(test_mse):
-            guard.snapshot(model, optimizer)
-        if test_mse < prog.best_test - 1e-12:
-            prog.best_test, prog.bad_epochs = test_mse, 0
+        if ctx.skip:
+            continue
+        _after_update(f, ctx, vec, (perm, gi + 1))
+    if stop is not None and f.window.steps:
+        f.emit(_step_record(f, f.last_ctx))  # the partial window before the stop
+    f.prog.train_seconds += time.perf_counter() - epoch_t0
+    f.prog.train_samples += len(perm) * dist.world_size()
+    return stop
+
+
+def _optimizer_step(f: _Fit, group: list[Tensor]) -> tuple[StepContext, Tensor]:
+    """Backward over the group's micro-batches, the hooks, and (unless a hook said no) the update."""
+    for p in f.params:
+        p.grad = None  # optimizer.zero_grad(set_to_none=True), without its per-call overhead
+    f.objective.begin_step(f.prog.step)
+    n = sum(len(i) for i in group)
+    vec: Tensor | None = None
+    for k, idx in enumerate(group):
+        terms = f.step(idx, len(idx) / n, last=k == len(group) - 1)
+        if len(group) == 1:
+            vec = terms_vector(terms)
         else:
-            prog.bad_epochs += 1
-        stop_early = t.patience is not None and prog.bad_epochs >= t.patience
-        # Short epochs are not each worth a checkpoint (~5 ms apiece for the seed's 50 epochs of 0.02 s).
-        due = prog.epoch >= t.epochs or stop_early or time.perf_counter() - last_checkpoint >= t.checkpoint_interval_s
-        if rank0 and due:
-            _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog)
-            last_checkpoint = time.perf_counter()
-        if stop_early:
-            stop_reason = f"early stopping: no test improvement for {t.patience} epochs"
+            part = terms_vector(terms) * (len(idx) / n)
+            vec = part if vec is None else vec + part
+    assert vec is not None
+    if not f.names:
+        f.names = list(terms)
+    cfg = f.cfg.train
+    if cfg.l1 or cfg.l2:
+        f.pen = weight_penalty(f.model, cfg.l1, cfg.l2)
+        (f.pen["l1"] + f.pen["l2"]).backward()
+    sq = f.step.last_sq_norms
+    ctx = StepContext(f.prog.step, f.prog.epoch, f.params, dict(zip(f.names, vec.unbind(0))),
+                      grad_norms=None if sq is None else sq.sqrt())
+    for hook in f.after_backward:
+        hook.on_after_backward(ctx)
+    for hook in f.before_update:
+        hook.on_before_update(ctx)
+    if ctx.stop is None and ctx.skip:
+        f.optimizer.zero_grad(set_to_none=True)
+    elif ctx.stop is None:
+        if not (f.options.fused_adam and fused_adam_step(f.optimizer)):
+            f.optimizer.step()
+        f.schedule.step()
+    return ctx, vec
 
-    summary = _finish(run_dir, cfg, data, model, monitor, gradlog, grad_records, prog, guard, stop_reason, test_x, wall0)
-    for w in (metrics, gradlog):
-        if w is not None:
-            w.close()
-    for cb in callbacks:
-        cb.on_fit_end(summary)
-    return summary
+
+def _after_update(f: _Fit, ctx: StepContext, vec: Tensor, position: tuple[Tensor, int]) -> None:
+    """Count the step, log it when due, drain the monitor, checkpoint when due."""
+    t, prog = f.cfg.train, f.prog
+    prog.step += 1
+    clipped = ctx.clipped if f.clips else None
+    f.epoch_sums.add(vec, clipped)
+    f.window.add(vec, None)
+    f.last_ctx = ctx
+    for cb in f.callbacks:
+        cb.on_step_end(prog.step, prog.epoch)
+    if prog.step % t.log_every == 0:
+        f.emit(_step_record(f, ctx))
+        f.window = _Sums()
+    if f.monitor is not None:
+        _drain(f)
+    if t.checkpoint_every and prog.step % t.checkpoint_every == 0 and dist.is_rank0():
+        _checkpoint(f, position)
 
 
-def _step_record(prog, loss, optimizer, clip, pen, guard) -> dict[str, Any]:
-    """A metrics.jsonl step line (the host sync of this window happens here)."""
-    rec = {
+def _end_epoch(f: _Fit) -> str | None:
+    """Evaluate, log the epoch, snapshot, checkpoint when due; the reason when the run stops early."""
+    t, prog = f.cfg.train, f.prog
+    prog.epoch += 1
+    test = evaluate_terms(f.model, f.test_x, f.objective)
+    test_loss = test.get("loss", test["mse"])
+    f.schedule.epoch_end(test_loss)
+    record = _epoch_record(f, test)
+    f.emit(record)
+    for cb in f.callbacks:
+        cb.on_epoch_end(record)
+    if math.isfinite(test_loss):
+        f.guard.snapshot(f.model, f.optimizer)
+    if test_loss < prog.best_test - 1e-12:
+        prog.best_test, prog.bad_epochs = test_loss, 0
+    else:
+        prog.bad_epochs += 1
+    stop_early = t.patience is not None and prog.bad_epochs >= t.patience
+    # Short epochs are not each worth a checkpoint (~5 ms apiece for the seed's 50 epochs of 0.02 s).
+    due = prog.epoch >= t.epochs or stop_early or time.perf_counter() - f.last_checkpoint >= t.checkpoint_interval_s
+    if dist.is_rank0() and due:
+        _checkpoint(f)
+        f.last_checkpoint = time.perf_counter()
+    return f"early stopping: no test improvement for {t.patience} epochs" if stop_early else None
+
+
+# ------------------------------------------------------------------------------------------------ records
+
+
+def _named(names: Sequence[str], values: Sequence[float], prefix: str, skip: str = "loss") -> dict[str, float]:
+    return {f"{prefix}{k}": v for k, v in zip(names, values) if k != skip}
+
+
+def _step_record(f: _Fit, ctx: StepContext) -> dict[str, Any]:
+    """A metrics.jsonl step line: the window's mean terms (the host sync of this window happens here)."""
+    means = f.window.means(f.names)
+    rec: dict[str, Any] = {
         "kind": "step",
-        "epoch": prog.epoch,
-        "step": prog.step,
-        "loss": float(loss),
-        "lr": optimizer.param_groups[0]["lr"],
-        "grad_norm": float(clip["grad_norm"]),
-        "clipped": float(clip["clipped"]),
-        "skipped_steps": guard.skipped,
+        "epoch": f.prog.epoch,
+        "step": f.prog.step,
+        "loss": means[0],
+        **_named(f.names, means, ""),
+        "lr": f.optimizer.param_groups[0]["lr"],
+        "grad_norm": float(ctx.grad_norm),
+        "clipped": float(ctx.clipped),
+        "skipped_steps": f.guard.skipped,
     }
-    for k, v in pen.items():
+    for k, v in f.pen.items():
         rec[k] = float(v.detach())
     return rec
 
 
-def _checkpoint(run_dir, cfg, data, model, optimizer, schedule, guard, gen, monitor, prog, epoch_pos=None) -> None:
+def _epoch_record(f: _Fit, test: dict[str, float]) -> dict[str, Any]:
+    sums = f.epoch_sums
+    train = [float(v) / max(1, sums.steps) for v in sums.total.tolist()] if sums.total is not None else []
+    return {
+        "kind": "epoch",
+        "epoch": f.prog.epoch,
+        "step": f.prog.step,
+        "train_loss": train[0] if train else 0.0,
+        **_named(f.names, train, "train_"),
+        "test_mse": test["mse"],
+        **{f"test_{k}": v for k, v in test.items() if k != "mse"},
+        "lr": f.optimizer.param_groups[0]["lr"],
+        "clip_fraction": float(sums.clipped) / max(1, sums.steps),
+        "skipped_steps": f.guard.skipped,
+        "rollbacks": f.guard.rollbacks,
+        "wall_s": time.perf_counter() - f.wall0,
+    }
+
+
+def _checkpoint(f: _Fit, epoch_pos: tuple[Tensor, int] | None = None) -> None:
     """Weights and resume state; `epoch_pos` = (this epoch's permutation, groups done) when mid-epoch."""
-    save_weights(run_dir, model, cfg.model, data.sample_shape, data.normalizer)
+    save_weights(f.run_dir, f.model, f.cfg.model, f.data.sample_shape, f.data.normalizer)
+    sums = f.epoch_sums
     save_state(
-        run_dir,
+        f.run_dir,
         {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "guard": guard.state_dict(),
+            "model": f.model.state_dict(),
+            "optimizer": f.optimizer.state_dict(),
+            "schedule": f.schedule.state_dict(),
+            "guard": f.guard.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "gen_rng": gen.get_state(),
-            "monitor": monitor.state_dict() if monitor is not None else None,
-            "progress": prog.__dict__.copy(),
-            "step": prog.step,
+            "gen_rng": f.gen.get_state(),
+            "monitor": f.monitor.state_dict() if f.monitor is not None else None,
+            "progress": f.prog.__dict__.copy(),
+            "step": f.prog.step,
             "epoch_perm": epoch_pos[0].cpu() if epoch_pos else None,
             "epoch_groups_done": epoch_pos[1] if epoch_pos else 0,
+            "epoch_sums": (
+                {"names": list(f.names), "total": sums.total.cpu(), "steps": sums.steps, "clipped": float(sums.clipped)}
+                if epoch_pos and sums.total is not None
+                else None
+            ),
         },
     )
 
 
-def _drain(monitor, gradlog, grad_records: list) -> None:
+def _drain(f: _Fit) -> None:
     """Move the monitor's synced window records to gradients.jsonl and the in-memory history."""
-    for r in monitor.drain():
-        grad_records.append(r)
-        if gradlog is not None:
-            gradlog.write(r)
+    for r in f.monitor.drain():
+        f.grad_records.append(r)
+        if f.gradlog is not None:
+            f.gradlog.write(r)
 
 
-def _finish(run_dir, cfg, data, model, monitor, gradlog, grad_records, prog, guard, stop_reason, test_x, wall0) -> dict:
-    """Evaluate, diagnose, and write weights, findings and summary (rank 0)."""
-    test_mse = evaluate(model, test_x)
+# ------------------------------------------------------------------------------------------------ finish
+
+
+def _finish(f: _Fit, stop_reason: str) -> dict:
+    """Evaluate, diagnose, and write weights, findings, reconstructions and summary (rank 0)."""
+    data, prog = f.data, f.prog
+    test = evaluate_terms(f.model, f.test_x, f.objective)
     base = trivial_mse(data)
-    findings = {"healthy": True, "findings": []}
-    if monitor is not None:
-        monitor.flush()
-        _drain(monitor, gradlog, grad_records)
-        findings = diagnose(
-            grad_records,
-            metrics=None,
-            trivial_mse=base,
-            test_mse=test_mse,
-            config=cfg.to_dict(),
-        )
-        monitor.close()
+    findings: dict[str, Any] = {"healthy": True, "findings": []}
+    if f.monitor is not None:
+        f.monitor.flush()
+        _drain(f)
+        findings = diagnose(f.grad_records, metrics=None, trivial_mse=base, test_mse=test["mse"], config=f.cfg.to_dict())
+        f.monitor.close()
     summary = {
-        "test_mse": test_mse,
+        "test_mse": test["mse"],
         "trivial_mse": base,
-        "test_over_trivial": test_mse / base if base > 0 else None,
-        "psnr": psnr(test_mse, data),
+        "test_over_trivial": test["mse"] / base if base > 0 else None,
+        "psnr": psnr(test["mse"], data),
+        **{f"test_{k}": v for k, v in test.items() if k != "mse"},
         "epochs": prog.epoch,
         "steps": prog.step,
         "samples_per_s": prog.train_samples / prog.train_seconds if prog.train_seconds > 0 else None,
         "train_s": prog.train_seconds,
-        "wall_s": time.perf_counter() - wall0,
+        "wall_s": time.perf_counter() - f.wall0,
         "findings": len(findings["findings"]),
         "healthy": findings["healthy"],
-        "skipped_steps": guard.skipped,
-        "rollbacks": guard.rollbacks,
+        "skipped_steps": f.guard.skipped,
+        "rollbacks": f.guard.rollbacks,
         "stop_reason": stop_reason,
         "train_samples": len(data.train_x),
         "test_samples": len(data.test_x),
     }
     if dist.is_rank0():
-        save_weights(run_dir, model, cfg.model, data.sample_shape, data.normalizer)
-        write_json(run_dir / FINDINGS, findings)
-        write_json(run_dir / SUMMARY, summary)
+        save_weights(f.run_dir, f.model, f.cfg.model, data.sample_shape, data.normalizer)
+        write_reconstructions(f.run_dir, f.model, data)
+        write_json(f.run_dir / FINDINGS, findings)
+        write_json(f.run_dir / SUMMARY, summary)
+    for w in (f.metrics, f.gradlog):
+        if w is not None:
+            w.close()
+    for cb in f.callbacks:
+        cb.on_fit_end(summary)
     return summary
 
 
