@@ -28,6 +28,7 @@ STATE = "state.pt"
 SUMMARY = "summary.json"
 PLOTS = "plots"
 REPORT = "report.html"
+RECONSTRUCTIONS = "reconstructions.npz"  # first test samples and their reconstructions, for the report
 
 
 def _umask() -> int:

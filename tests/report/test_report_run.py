@@ -27,7 +27,8 @@ from aegrad.diagnose import GradientMonitor
 from aegrad.diagnose.remedies import format_patch
 from aegrad.errors import UserError
 from aegrad.report import render_run_report, write_plots, write_report, write_run_report
-from aegrad.run import CONFIG, FINDINGS, GRADIENTS, METRICS, PLOTS, REPORT, SUMMARY, WEIGHTS, write_json
+from aegrad.run import CONFIG, FINDINGS, GRADIENTS, METRICS, PLOTS, RECONSTRUCTIONS, REPORT, SUMMARY, WEIGHTS, write_json
+from aegrad.train.artifacts import write_reconstructions
 
 SUMMARY_VALUES = {
     "test_mse": 0.0123,
@@ -145,6 +146,7 @@ def make_run(root: Path, *, model: bool = True, lr_schedule: bool = True, train_
         net, ds, grad_records = _train_tiny_model(cfg, train_steps)
         extra = {f"normalizer.{k}": v for k, v in ds.normalizer.state_dict().items()}
         save_model(net, run / WEIGHTS, cfg.model, ds.sample_shape, extra)
+        write_reconstructions(run, net, ds)
         (run / GRADIENTS).write_text("".join(json.dumps(r) + "\n" for r in grad_records), encoding="utf-8")
     return run
 
@@ -198,7 +200,7 @@ def test_lr_plot_only_when_lr_varies(tmp_path):
 
 
 def test_missing_inputs_skip_plots_and_sections(run_dir):
-    for name in (METRICS, SUMMARY, FINDINGS, WEIGHTS, GRADIENTS):
+    for name in (METRICS, SUMMARY, FINDINGS, WEIGHTS, GRADIENTS, RECONSTRUCTIONS):
         (run_dir / name).unlink(missing_ok=True)
     assert write_plots(run_dir) == []
     out = write_run_report(run_dir)
@@ -212,19 +214,22 @@ def test_missing_inputs_skip_plots_and_sections(run_dir):
 
 
 def test_non_image_model_has_no_reconstructions(tmp_path):
-    from aegrad.models import create_model, save_model
+    from aegrad.data import load_dataset
+    from aegrad.models import create_model
 
     run = make_run(tmp_path, model=False)
     cfg = load_config(overrides={"data.source": "random", "data.samples": 50, "data.dim": 12})
     (run / CONFIG).write_text(dump_yaml(cfg), encoding="utf-8")
-    save_model(create_model(cfg.model, (12,)), run / WEIGHTS, cfg.model, (12,), {})
+    write_reconstructions(run, create_model(cfg.model, (12,)), load_dataset(cfg.data, cfg.seed))
+    assert (run / RECONSTRUCTIONS).is_file()
     assert "reconstructions.png" not in {p.name for p in write_plots(run)}
 
 
 def test_rgb_reconstructions_keep_their_colours(tmp_path):
     import numpy as np
 
-    from aegrad.models import create_model, save_model
+    from aegrad.data import load_dataset
+    from aegrad.models import create_model
 
     # 3-channel images: half pure red, half pure blue, in 0..255 data units.
     x = np.zeros((20, 3, 8, 8), dtype=np.uint8)
@@ -234,7 +239,8 @@ def test_rgb_reconstructions_keep_their_colours(tmp_path):
     run = make_run(tmp_path / "runs", model=False)
     cfg = load_config(overrides={"data.source": "npy", "data.path": str(tmp_path / "rgb.npy")})
     (run / CONFIG).write_text(dump_yaml(cfg), encoding="utf-8")
-    save_model(create_model(cfg.model, (3, 8, 8)), run / WEIGHTS, cfg.model, (3, 8, 8), {})
+    write_reconstructions(run, create_model(cfg.model, (3, 8, 8)), load_dataset(cfg.data, cfg.seed))
+    (tmp_path / "rgb.npy").unlink()  # the report draws from the run directory alone
     assert "reconstructions.png" in {p.name for p in write_plots(run)}
     with Image.open(run / PLOTS / "reconstructions.png") as im:
         px = np.asarray(im.convert("RGB")).astype(int)
@@ -243,11 +249,14 @@ def test_rgb_reconstructions_keep_their_colours(tmp_path):
     assert ((b > 200) & (r < 50) & (g < 50)).sum() > 100
 
 
-def test_unreadable_dataset_skips_reconstructions(run_dir):
-    cfg = load_config(overrides={"data.source": "npy", "data.path": str(run_dir / "gone.npy")})
-    (run_dir / CONFIG).write_text(dump_yaml(cfg), encoding="utf-8")
+def test_missing_or_torn_reconstructions_skip_the_plot(run_dir):
+    (run_dir / RECONSTRUCTIONS).write_bytes(b"PK\x03\x04 torn")
     names = {p.name for p in write_plots(run_dir)}
     assert "reconstructions.png" not in names and "loss.png" in names
+    (run_dir / RECONSTRUCTIONS).unlink()
+    (run_dir / PLOTS / "reconstructions.png").unlink(missing_ok=True)
+    assert "reconstructions.png" not in {p.name for p in write_plots(run_dir)}
+    assert "No reconstructions" in render_run_report(run_dir)
 
 
 def test_pretraining_and_epoch_only_metrics_are_drawn(tmp_path):

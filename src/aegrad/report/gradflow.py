@@ -17,10 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aegrad.report.plots import log_axis, new_figure, save_figure
-
-GRADFLOW_PNG = "gradflow.png"
-GRADFLOW_LAYERS_PNG = "gradflow_layers.png"
+from aegrad.report.common import GRADFLOW_LAYERS_PNG, GRADFLOW_PNG, log_axis, new_figure, save_figure
 
 
 def _rms_matrix(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[int], list[list[float]]]:

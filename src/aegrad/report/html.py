@@ -21,13 +21,15 @@ from typing import Any
 
 from aegrad.diagnose.remedies import format_patch
 from aegrad.errors import UserError
-from aegrad.report.gradflow import GRADFLOW_LAYERS_PNG, GRADFLOW_PNG
-from aegrad.report.plots import LOSS_PNG, LR_PNG, RECONSTRUCTIONS_PNG, write_plots
+from aegrad.report.common import CSS, GRADFLOW_LAYERS_PNG, GRADFLOW_PNG, LOSS_PNG, LR_PNG, RECONSTRUCTIONS_PNG
+from aegrad.report.plots import write_plots
+from aegrad.report.study import RESULTS_JSON, write_study_report
 from aegrad.run import (
     CONFIG,
     FINDINGS,
     GRADIENTS,
     PLOTS,
+    RECONSTRUCTIONS,
     REPORT,
     SUMMARY,
     atomic_write_text,
@@ -42,46 +44,6 @@ GRADIENT_PNGS = (
     (GRADFLOW_LAYERS_PNG, "Weight-gradient RMS per layer at the start, middle and end of training."),
 )
 
-CSS = """
-:root { --fg: #1d232b; --muted: #5b6673; --line: #d5dbe1; --bg-soft: #f5f7f9;
-        --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--fg); background: #fff; line-height: 1.5;
-       font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 980px; margin: 0 auto; padding: 24px 20px 48px; }
-h1 { font-size: 1.6rem; margin: 0 0 4px; word-break: break-all; }
-h2 { font-size: 1.2rem; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-h3 { font-size: 1.02rem; margin: 0 0 6px; }
-.sub { color: var(--muted); margin: 0 0 8px; }
-.verdict { display: inline-block; font-weight: 600; padding: 4px 12px; border-radius: 6px; margin: 6px 0; }
-.verdict.healthy { color: var(--ok); background: #dafbe1; }
-.verdict.findings { color: var(--bad); background: #ffebe9; }
-.verdict.unknown { color: var(--muted); background: var(--bg-soft); }
-table { border-collapse: collapse; margin: 8px 0; }
-th, td { border: 1px solid var(--line); padding: 5px 12px; text-align: left; vertical-align: top; }
-th { background: var(--bg-soft); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
-            font-size: 0.88em; }
-code { background: var(--bg-soft); padding: 1px 4px; border-radius: 4px; }
-pre { background: var(--bg-soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
-      overflow-x: auto; }
-details { margin: 8px 0; }
-summary { cursor: pointer; font-weight: 600; }
-figure { margin: 12px 0 20px; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
-figcaption { color: var(--muted); font-size: 0.9em; margin-top: 4px; }
-.finding { border: 1px solid var(--line); border-left: 5px solid var(--warn); border-radius: 6px;
-           padding: 12px 16px; margin: 12px 0; }
-.finding.sev-error, .finding.sev-critical, .finding.sev-high { border-left-color: var(--bad); }
-.finding.sev-info, .finding.sev-low { border-left-color: var(--muted); }
-.badge { font-size: 0.78em; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em;
-         padding: 1px 8px; border-radius: 10px; background: var(--bg-soft); border: 1px solid var(--line);
-         vertical-align: middle; }
-.remedies li { margin: 6px 0; }
-.remedies code { white-space: pre-wrap; word-break: break-word; }
-.note { color: var(--muted); font-style: italic; }
-"""
 
 
 # ---------------------------------------------------------------- formatting
@@ -270,7 +232,8 @@ def render_run_report(run_dir: str | Path) -> str:
     name = path.resolve().name
     cfg_name = run.config.name
 
-    losses = _figures(plots, ((LOSS_PNG, "Loss per optimizer step and epoch; the dashed line is the trivial MSE."),
+    losses = _figures(plots, ((LOSS_PNG, "Every logged loss term per optimizer step and epoch; the dashed line is "
+                                         "the trivial MSE; vertical lines mark skipped steps and rollbacks."),
                               (LR_PNG, "Learning rate per optimizer step.")))
     grads = _figures(plots, GRADIENT_PNGS)
     if not grads:
@@ -295,7 +258,7 @@ def render_run_report(run_dir: str | Path) -> str:
         "<h2>Findings</h2>",
         _findings_section(findings, path),
         "<h2>Reconstructions</h2>",
-        recon or _note("No reconstructions: needs model.safetensors, image data, and the dataset on this machine."),
+        recon or _note(f"No reconstructions: needs {RECONSTRUCTIONS} (written when training ends) of image data."),
     ]
     return (
         "<!DOCTYPE html>\n"
@@ -316,12 +279,10 @@ def write_run_report(run_dir: str | Path) -> Path:
 
 def write_report(path: str | Path) -> Path:
     """`aegrad report PATH`: a run directory gets its plots then report.html; a study folder its study report."""
-    from aegrad.report import study  # imported here: study.py imports this module
-
     p = Path(path)
     if (p / CONFIG).is_file():
         write_plots(p)
         return write_run_report(p)
-    if (p / study.RESULTS_JSON).is_file():
-        return study.write_study_report(p)
-    raise UserError(f"{p} is neither a run directory (no {CONFIG}) nor a study folder (no {study.RESULTS_JSON})")
+    if (p / RESULTS_JSON).is_file():
+        return write_study_report(p)
+    raise UserError(f"{p} is neither a run directory (no {CONFIG}) nor a study folder (no {RESULTS_JSON})")

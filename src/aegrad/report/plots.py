@@ -1,71 +1,49 @@
 """Plots of one run directory: files in, PNGs out.
 
-Everything is drawn from what `aegrad train` left on disk (metrics.jsonl,
-summary.json, model.safetensors, gradients.jsonl), so any run can be
-re-plotted and the training loop never imports matplotlib. Figures are built as
-``matplotlib.figure.Figure`` on an Agg canvas, never through pyplot: no global
-backend or figure registry is touched, and matplotlib is imported only when a
-plot is drawn. Each plot is skipped (returns None) when its input is missing.
+Everything is drawn from what training left on disk (metrics.jsonl, summary.json,
+reconstructions.npz, gradients.jsonl), so any run can be re-plotted, the training loop
+never imports matplotlib, and the report never loads a model or a dataset. Each plot is
+skipped (returns None) when its input is missing.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aegrad.config import Config
-from aegrad.errors import UserError
-from aegrad.run import GRADIENTS, METRICS, PLOTS, WEIGHTS, atomic_write_bytes, load_run, read_jsonl
+from aegrad.report.common import (
+    LOSS_PNG,
+    LR_PNG,
+    RECONSTRUCTIONS_PNG,
+    log_axis,
+    new_figure,
+    save_figure,
+)
+from aegrad.report.gradflow import write_gradient_plots
+from aegrad.run import GRADIENTS, METRICS, PLOTS, RECONSTRUCTIONS, load_run, read_jsonl
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-LOSS_PNG = "loss.png"
-LR_PNG = "lr.png"
-RECONSTRUCTIONS_PNG = "reconstructions.png"
-RECONSTRUCTION_COUNT = 8  # test samples shown, the first ones of the seeded test split
-DPI = 110
+# Numeric keys of metrics.jsonl records that are not loss terms: every other number is drawn.
+BOOKKEEPING = frozenset({
+    "step", "epoch", "stage", "lr", "grad_norm", "clipped", "clip_fraction", "skipped_steps", "rollbacks",
+    "wall_s", "train_s", "samples_per_s",
+})
+# Records the NaN guard writes as it acts, marked on the loss plot: kind -> (label, line style).
+GUARD_MARKS: dict[str, tuple[str, dict[str, Any]]] = {
+    "skip": ("skipped step (non-finite loss or gradient)", {"color": "tab:red", "ls": ":", "lw": 0.9, "alpha": 0.7}),
+    "rollback": ("rollback (weights restored, lr halved)", {"color": "tab:purple", "ls": "-", "lw": 1.4}),
+    "stop": ("run stopped", {"color": "black", "ls": "-", "lw": 1.8}),
+}
+# The loop's names for the overall loss in step and epoch records; other terms keep their names.
+_LOSS_NAMES = {"step": {"loss": "loss"}, "epoch": {"train_loss": "loss", "test_mse": "test mse"}}
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A Figure on its own Agg canvas (no pyplot, so no global state and no GUI backend)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def log_axis(ax: Any, axis: str = "y") -> None:
-    """A base-10 log scale whose tick labels are plain numbers (0.001, 0.01, 1, 20).
-
-    matplotlib's default labels on a log axis are mathtext (10^-3), laid out by its
-    TeX-like parser: that was ~0.1 s of the ~0.6 s a run report takes to draw.
-    """
-    from matplotlib.ticker import LogFormatter
-
-    class PlainLogFormatter(LogFormatter):
-        # LogFormatter decides which ticks get a label (minor ones too when the axis spans
-        # under a decade or so); only the text differs from the default's.
-        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-            return f"{x:.3g}"
-
-    getattr(ax, f"set_{axis}scale")("log")
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_formatter(PlainLogFormatter(base=10))
-    target.set_minor_formatter(PlainLogFormatter(base=10, labelOnlyBase=False))
-
-
-def save_figure(fig: Figure, path: Path) -> Path:
-    """Render `fig` to PNG and write it atomically. No 'Software' tag: the file names no URL."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _positive(xs: Sequence[float], ys: Sequence[Any]) -> tuple[list[float], list[float]]:
@@ -74,53 +52,104 @@ def _positive(xs: Sequence[float], ys: Sequence[Any]) -> tuple[list[float], list
     return [x for x, _ in keep], [y for _, y in keep]
 
 
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def _x(record: dict[str, Any]) -> float:
     # The optimizer step is the common x axis of step and epoch records; fall back to the epoch.
     return float(record["step"]) if _is_num(record.get("step")) else float(record.get("epoch", 0))
 
 
-def plot_loss(metrics: list[dict[str, Any]], trivial_mse: float | None, path: Path) -> Path | None:
-    """Train loss per logged step and per epoch, test MSE per epoch, the trivial MSE dashed; log y.
+def loss_terms(records: list[dict[str, Any]]) -> list[str]:
+    """The loss keys of `records` in first-seen order: every numeric key that is not bookkeeping."""
+    keys: dict[str, None] = {}
+    for r in records:
+        for k, v in r.items():
+            if k != "kind" and k not in BOOKKEEPING and _is_num(v):
+                keys.setdefault(k)
+    return list(keys)
 
-    Layer-wise pretraining records, when present, get a second panel (loss per
-    stage and epoch). Returns None when there is nothing to draw.
+
+def _term(kind: str, key: str) -> tuple[str, str]:
+    """(term, role) of a record key: ("loss", "train") for train_loss, ("kl", "test") for test_kl."""
+    if key in _LOSS_NAMES[kind]:
+        name = _LOSS_NAMES[kind][key]
+        return (name.removeprefix("test "), "test") if name.startswith("test ") else (name, "train")
+    if kind == "epoch" and key.startswith("test_"):
+        return key.removeprefix("test_"), "test"
+    return key.removeprefix("train_") if kind == "epoch" else key, "train"
+
+
+def loss_curves(metrics: list[dict[str, Any]]) -> list[tuple[str, str, list[float], list[float]]]:
+    """(label, term, xs, ys) per logged loss term: step records' terms, epoch records' train and test terms.
+
+    A term whose points equal an already listed curve's (an MSE objective's "mse" beside its
+    "loss") is left out: it would draw the same line twice.
     """
-    steps = [r for r in metrics if r.get("kind") == "step"]
-    epochs = [r for r in metrics if r.get("kind") == "epoch"]
-    pretrain = [r for r in metrics if r.get("kind") == "pretrain"]
-    curves = [
-        ("train loss (logged steps)", steps, "loss", {"lw": 1.0, "alpha": 0.55, "color": "tab:blue"}),
-        ("train loss (epoch)", epochs, "train_loss", {"marker": "o", "ms": 3, "color": "tab:blue"}),
-        ("test MSE (epoch)", epochs, "test_mse", {"marker": "s", "ms": 3, "color": "tab:orange"}),
-    ]
-    drawn = []
-    for label, recs, key, kw in curves:
-        xs, ys = _positive([_x(r) for r in recs], [r.get(key) for r in recs])
-        if xs:
-            drawn.append((label, xs, ys, kw))
-    stages = _pretrain_stages(pretrain)
-    if not drawn and not stages:
+    out: list[tuple[str, str, list[float], list[float]]] = []
+    for kind, what in (("step", "logged steps"), ("epoch", "epoch")):
+        recs = [r for r in metrics if r.get("kind") == kind]
+        for key in loss_terms(recs):
+            term, role = _term(kind, key)
+            xs, ys = _positive([_x(r) for r in recs], [r.get(key) for r in recs])
+            if not xs or any(c[2] == xs and c[3] == ys for c in out):
+                continue
+            label = f"{role} {term} ({what})" if role == "test" or term != "loss" else f"train loss ({what})"
+            out.append((label, term, xs, ys))
+    return out
+
+
+def _guard_marks(metrics: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """kind -> the steps at which the NaN guard skipped, rolled back or stopped."""
+    out: dict[str, list[float]] = {}
+    for r in metrics:
+        if r.get("kind") in GUARD_MARKS:
+            out.setdefault(r["kind"], []).append(_x(r))
+    return out
+
+
+def loss_figure(metrics: list[dict[str, Any]], trivial_mse: float | None) -> Figure | None:
+    """Every loss term per logged step and epoch (log y), the trivial MSE dashed, the guard's actions marked.
+
+    Layer-wise pretraining records, when present, get a second panel (loss per stage and epoch).
+    None when there is nothing to draw.
+    """
+    curves = loss_curves(metrics)
+    marks = _guard_marks(metrics)
+    stages = _pretrain_stages([r for r in metrics if r.get("kind") == "pretrain"])
+    if not curves and not stages and not marks:
         return None
 
     fig = new_figure(9.0 if stages else 7.5, 4.2)
     axes = fig.subplots(1, 2, width_ratios=[3, 1.3]) if stages else [fig.subplots()]
     ax = axes[0]
-    for label, xs, ys, kw in drawn:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    colors: dict[str, Any] = {}
+    for label, term, xs, ys in curves:
+        color = colors.setdefault(term, palette(len(colors) % palette.N))
+        kw: dict[str, Any] = {"color": color}
+        if "logged steps" in label:
+            kw |= {"lw": 1.0, "alpha": 0.55}
+        else:
+            kw |= {"marker": "s" if label.startswith("test") else "o", "ms": 3}
+            kw |= {"ls": "--"} if label.startswith("test") else {}
         # A curve of one point (a run shorter than log_every) is invisible as a line: mark it.
         ax.plot(xs, ys, label=label, **({"marker": "o", "ms": 3} | kw if len(xs) == 1 else kw))
     if _is_num(trivial_mse) and math.isfinite(trivial_mse) and trivial_mse > 0:
-        label = f"trivial MSE (predict the mean) = {trivial_mse:.4g}"
-        ax.axhline(trivial_mse, ls="--", color="0.35", lw=1.2, label=label)
-    log_axis(ax)
+        ax.axhline(trivial_mse, ls="--", color="0.35", lw=1.2, label=f"trivial MSE (predict the mean) = {trivial_mse:.4g}")
+    for kind, steps in marks.items():
+        label, style = GUARD_MARKS[kind]
+        for i, s in enumerate(steps):
+            ax.axvline(s, gid=kind, label=f"{label} × {len(steps)}" if i == 0 else None, **style)
+    if curves or (_is_num(trivial_mse) and trivial_mse > 0):
+        log_axis(ax)
+    else:
+        ax.text(0.5, 0.5, "no finite loss was logged", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("MSE (normalised units)")
+    ax.set_ylabel("loss terms (normalised units)")
     ax.set_title("Loss")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7)
     if stages:
         pax = axes[1]
         for stage, (xs, ys) in stages.items():
@@ -128,9 +157,15 @@ def plot_loss(metrics: list[dict[str, Any]], trivial_mse: float | None, path: Pa
         log_axis(pax)
         pax.set_xlabel("epoch")
         pax.set_title("Layer-wise pretraining")
-        pax.grid(True, which="both", alpha=0.25)
+        pax.grid(True, which="major", alpha=0.3)
         pax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_loss(metrics: list[dict[str, Any]], trivial_mse: float | None, path: Path) -> Path | None:
+    """`loss_figure` written to `path`; None when there is nothing to draw."""
+    fig = loss_figure(metrics, trivial_mse)
+    return None if fig is None else save_figure(fig, path)
 
 
 def _pretrain_stages(records: list[dict[str, Any]]) -> dict[Any, tuple[list[float], list[float]]]:
@@ -162,47 +197,46 @@ def plot_lr(metrics: list[dict[str, Any]], path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
-def plot_reconstructions(
-    run_dir: Path, cfg: Config, path: Path, count: int = RECONSTRUCTION_COUNT
-) -> Path | None:
-    """The first `count` test images (top row) over their reconstructions (bottom row), in data units.
+def read_reconstructions(path: Path) -> dict[str, Any] | None:
+    """reconstructions.npz's arrays (train/artifacts.py writes it), or None when absent or unreadable."""
+    import zipfile
 
-    Needs model.safetensors and image data (C, H, W); C=1 is drawn gray, C=3 RGB.
-    Both rows share one intensity range (the shown inputs' min..max), so a
-    washed-out reconstruction looks washed out. Skipped when the weights are
-    missing, the data is not images, or the dataset can no longer be read.
-    """
-    weights = Path(run_dir) / WEIGHTS
-    if not weights.exists():
-        return None
-    import torch
+    import numpy as np
 
-    from aegrad.data import load_dataset
-    from aegrad.models import load_model
-
-    model, _model_cfg, sample_shape, _extra = load_model(weights)
-    if len(sample_shape) != 3:
+    if not Path(path).is_file():
         return None
     try:
-        ds = load_dataset(cfg.data, cfg.seed)
-    except UserError:
-        return None  # the data moved or is offline: the report goes on without this plot
-    if not ds.is_image or len(ds.test_x) == 0:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # a torn or foreign file: the report goes on without this plot
+
+
+def plot_reconstructions(npz: Path, path: Path) -> Path | None:
+    """The saved test images (top row) over their reconstructions (bottom row), in data units.
+
+    Draws RUN_DIR/reconstructions.npz: images (C, H, W), C=1 gray, C=3 RGB. Both rows share
+    one intensity range (the shown inputs' min..max), so a washed-out reconstruction looks
+    washed out. Skipped when the file is missing or the data is not images.
+    """
+    import numpy as np
+
+    rec = read_reconstructions(npz)
+    if rec is None or not bool(rec.get("is_image", False)):
         return None
-    x = ds.test_x[:count]
-    with torch.no_grad():
-        x_hat = model.eval()(x)["x_hat"].reshape(x.shape).float()
-    per_sample_mse = ((x_hat - x) ** 2).flatten(1).mean(1).tolist()
-    inputs, recons = ds.normalizer.inverse(x), ds.normalizer.inverse(x_hat)
+    inputs, recons = rec["original"].astype(np.float64), rec["reconstruction"].astype(np.float64)
+    if inputs.ndim != 4 or len(inputs) == 0 or inputs.shape != recons.shape:
+        return None
+    mse = rec.get("sample_mse")
     lo, hi = float(inputs.min()), float(inputs.max())
     span = hi - lo if hi > lo else 1.0
 
-    def shown(img: torch.Tensor) -> Any:
+    def shown(img: np.ndarray) -> np.ndarray:
         # (C, H, W) in data units -> [0, 1] array imshow takes: (H, W) gray or (H, W, 3) RGB.
-        unit = ((img - lo) / span).clamp(0.0, 1.0)
-        return unit.permute(1, 2, 0).numpy() if unit.shape[0] == 3 else unit[0].numpy()
+        unit = np.clip((img - lo) / span, 0.0, 1.0)
+        return unit.transpose(1, 2, 0) if unit.shape[0] == 3 else unit[0]
 
-    n = len(x)
+    n = len(inputs)
     fig = new_figure(1.25 * n + 0.9, 3.0)
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
@@ -211,20 +245,12 @@ def plot_reconstructions(
             ax.imshow(shown(imgs[i]), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[1][i].set_xlabel(f"mse {per_sample_mse[i]:.3g}", fontsize=7)
+        if mse is not None and i < len(mse):
+            axes[1][i].set_xlabel(f"mse {float(mse[i]):.3g}", fontsize=7)
     axes[0][0].set_ylabel("input", fontsize=9)
     axes[1][0].set_ylabel("reconstruction", fontsize=9)
     fig.suptitle("First test samples and their reconstructions", fontsize=10)
     return save_figure(fig, path)
-
-
-def plot_gradients(gradients: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """The gradient-flow heatmap and per-layer chart from report/gradflow.py, when there are records."""
-    if not gradients:
-        return []
-    from aegrad.report import gradflow  # imported here: gradflow.py imports this module
-
-    return [p for p in gradflow.write_gradient_plots(gradients, out_dir) if p is not None]
 
 
 def write_plots(run_dir: str | Path) -> list[Path]:
@@ -235,7 +261,7 @@ def write_plots(run_dir: str | Path) -> list[Path]:
     written = [
         plot_loss(metrics, run.summary.get("trivial_mse"), out / LOSS_PNG),
         plot_lr(metrics, out / LR_PNG),
-        plot_reconstructions(run.path, run.config, out / RECONSTRUCTIONS_PNG),
-        *plot_gradients(read_jsonl(run.path / GRADIENTS), out),
+        plot_reconstructions(run.path / RECONSTRUCTIONS, out / RECONSTRUCTIONS_PNG),
+        *write_gradient_plots(read_jsonl(run.path / GRADIENTS), out),
     ]
     return [p for p in written if p is not None]

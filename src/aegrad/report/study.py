@@ -13,8 +13,6 @@ grid keys split the tables and plots into one panel per combination of their val
 
 from __future__ import annotations
 
-import base64
-import io
 import itertools
 import math
 import statistics
@@ -22,8 +20,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from aegrad.report.html import CSS
-from aegrad.report.plots import DPI, new_figure
+from aegrad.errors import UserError
+from aegrad.report.common import CSS, new_figure, png_base64
 from aegrad.run import METRICS, REPORT, atomic_write_text, read_json, read_jsonl
 
 RESULTS_JSON = "results.json"  # the names study/results.py writes (report reads files, never imports study)
@@ -222,12 +220,6 @@ def _sweep_conclusions(sweep: dict[str, Any] | None) -> list[str]:
 # ---------------------------------------------------------------- figures
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _figure(b64: str, alt: str, caption: str) -> str:
     return (
         f'<figure><img alt="{escape(alt)}" src="data:image/png;base64,{b64}">'
@@ -323,7 +315,7 @@ def plot_versus_x(table: _Table, fields: list[tuple[str, str]], ylabel: str, log
         for ax in axes:
             ax.set_ylim(min(lows), max(highs))
     _legend(fig)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _curve(study_dir: Path, trials: list[dict[str, Any]]) -> tuple[list[int], list[float]] | None:
@@ -369,7 +361,7 @@ def plot_curves(study_dir: Path, table: _Table) -> str | None:
     if not drew:
         return None
     _legend(fig)
-    return _png(fig)
+    return png_base64(fig)
 
 
 # ---------------------------------------------------------------- tables
@@ -517,8 +509,6 @@ def write_study_report(study_dir: str | Path) -> Path:
     """Write STUDY_DIR/report.html (self-contained) and return its path."""
     study_dir = Path(study_dir)
     if not (study_dir / RESULTS_JSON).exists():
-        from aegrad.errors import UserError
-
         raise UserError(f"{study_dir} is not a study directory (no {RESULTS_JSON}); run `aegrad study` first")
     out = study_dir / REPORT
     atomic_write_text(out, render_study_report(study_dir))
