@@ -21,7 +21,7 @@ from aegrad.errors import UserError
 DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text"]
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu"]
 Init = Literal[
-    "default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "lecun"
+    "default", "xavier_uniform", "glorot_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "lecun"
 ]
 Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
 Schedule = Literal["constant", "step", "exponential", "cosine", "warmup_cosine", "plateau"]

@@ -12,7 +12,7 @@ from aegrad.models import Block, ConvAutoencoder, DenseBlock, MLPAutoencoder, cr
 
 
 def _seed_cfg() -> ModelConfig:
-    return ModelConfig(widths=[32], latent=100, activation="relu", init="xavier_uniform", output="identity")
+    return ModelConfig(widths=[32], latent=100, activation="relu", init="glorot_uniform", output="identity")
 
 
 def test_seed_reference_layer_by_layer():
@@ -29,8 +29,12 @@ def test_seed_reference_layer_by_layer():
         assert type(layer) is nn.Linear and (layer.in_features, layer.out_features) == (32, 100)
     # Keras' parameter count: 2 * ((100*32 + 32) + (32*100 + 100))
     assert sum(p.numel() for p in model.parameters()) == 13064
-    # Keras Dense defaults: glorot-uniform weights, zero biases.
+    # Keras Dense defaults: glorot-uniform weights with gain 1 (before relu too), zero biases.
     assert all(torch.count_nonzero(b) == 0 for n, b in model.named_parameters() if n.endswith("bias"))
+    for layer in (enc[0].layer, enc[1], dec[0].layer, dec[1]):
+        limit = (6 / (layer.in_features + layer.out_features)) ** 0.5  # 0.2132 for 100x32
+        w = layer.weight.abs()
+        assert float(w.max()) <= limit and float(w.max()) > 0.9 * limit
 
     # The same numbers as a hand-written reference with the same weights.
     ref = nn.Sequential(

@@ -18,6 +18,7 @@ def _expected_std(init: str, gain: float) -> float:
     return {
         "default": 1 / math.sqrt(3 * N),  # U(+-1/sqrt(fan_in))
         "xavier_uniform": gain * math.sqrt(2 / (N + N)),
+        "glorot_uniform": math.sqrt(2 / (N + N)),  # Keras': gain 1 whatever follows
         "xavier_normal": gain * math.sqrt(2 / (N + N)),
         "kaiming_uniform": gain / math.sqrt(N),
         "kaiming_normal": gain / math.sqrt(N),

@@ -74,7 +74,12 @@ def test_seed_reference_trains(tmp_path):
     s = run.summary
     # N(0,1) noise cannot be compressed much: test MSE is finite and near the trivial baseline
     assert math.isfinite(s["test_mse"]) and s["epochs"] == 50
-    assert s["train_samples"] == 1000 and s["steps"] == 50 * math.ceil(1000 / 32)
+    # the program's own batching: data[b*32:(b+1)*32] for b in range(1000 // 32), in order, every epoch
+    assert s["train_samples"] == 1000 and s["steps"] == 50 * (1000 // 32)
+    # and its result: the source's TensorFlow program ends at 0.621-0.628 (three runs), a faithful PyTorch
+    # transcription at 0.599-0.626 over ten seeds; aegrad's preset lands in that spread
+    final = [r for r in run.metrics if r["kind"] == "epoch"][-1]["train_loss"]
+    assert 0.59 < final < 0.64, final
 
 
 def test_metrics_log_lr_and_steps(tmp_path):

@@ -40,8 +40,15 @@ def _default(layer: nn.Module, nonlinearity: str, param: float | None) -> None:
 
 @register_init("xavier_uniform")
 def _xavier_uniform(layer: nn.Module, nonlinearity: str, param: float | None) -> None:
-    """Glorot & Bengio 2010: U(+-gain*sqrt(6/(fan_in+fan_out))); Keras' Dense default with gain 1."""
+    """Glorot & Bengio 2010: U(+-gain*sqrt(6/(fan_in+fan_out))), gain matched to what follows (sqrt 2 before relu)."""
     nn.init.xavier_uniform_(layer.weight, gain=nn.init.calculate_gain(nonlinearity, param))
+    _zero_bias(layer)
+
+
+@register_init("glorot_uniform")
+def _glorot_uniform(layer: nn.Module, nonlinearity: str, param: float | None) -> None:
+    """Keras' Dense default (``glorot_uniform``, zero bias): U(+-sqrt(6/(fan_in+fan_out))), gain 1 whatever follows."""
+    nn.init.xavier_uniform_(layer.weight, gain=1.0)
     _zero_bias(layer)
 
 
