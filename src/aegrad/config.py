@@ -46,6 +46,17 @@ class DataConfig(_Strict):
     grayscale: bool = True  # images: convert to one channel (False: RGB)
     download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
     max_len: int = Field(64, ge=4)  # text: UTF-8 bytes per sample (lines are padded/truncated)
+    binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled once; dynamic: test once, train re-sampled every batch (data/binarize.py)
+
+
+# ---- variational autoencoder (model.variational: true; models/variational.py, apps/vae)
+class VAEConfig(_Strict):
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs data.binarize), or gaussian with fixed std `sigma`
+    sigma: float = Field(0.1, gt=0.0)  # gaussian: the decoder's fixed std, in model units
+    beta: float = Field(1.0, ge=0.0)  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 gives the ELBO
+    warmup_steps: int = Field(0, ge=0)  # KL weight ramps linearly from 0 to beta over this many optimizer steps (Bowman et al. 2016)
+    free_bits: float = Field(0.0, ge=0.0)  # nats per latent dimension the KL may use unpenalised (Kingma et al. 2016)
+    decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
 
 
 class ModelConfig(_Strict):
@@ -65,6 +76,8 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
     kernel_size: int = Field(3, ge=1)  # conv: kernel side
+    variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
+    vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
 
     def hidden_widths(self) -> list[int]:
         """The encoder's hidden widths after `depth` is taken into account."""
@@ -95,7 +108,7 @@ class TrainConfig(_Strict):
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
-    objective: Literal["auto", "mse", "bce"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
+    objective: Literal["auto", "mse", "bce", "elbo"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed

@@ -14,6 +14,7 @@ from aegrad.config import DataConfig
 from aegrad.data import builtin as _builtin  # noqa: F401
 from aegrad.data import files as _files  # noqa: F401
 from aegrad.data.base import SOURCES, SourceData, rng
+from aegrad.data.binarize import apply_binarize
 from aegrad.data.normalize import Normalizer
 from aegrad.errors import UserError
 
@@ -111,7 +112,7 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
 
     tx, vx = _to_x(train_x), _to_x(test_x)
     normalizer = Normalizer(cfg.normalize).fit(tx)
-    return Dataset(
+    dataset = Dataset(
         train_x=normalizer.transform_(tx),  # in place: no second full-size copy of the data
         test_x=normalizer.transform_(vx),
         train_y=_to_y(train_y),
@@ -121,3 +122,4 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
         normalizer=normalizer,
         name=cfg.source,
     )
+    return apply_binarize(dataset, cfg, seed)  # data.binarize (VAE, Bernoulli likelihood)

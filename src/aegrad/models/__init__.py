@@ -20,6 +20,10 @@ from aegrad.models.inits import init_layer, list_inits, register_init
 from aegrad.models.mlp import MLPAutoencoder
 from aegrad.models.norms import list_norms, register_norm
 from aegrad.models.saving import load_model, save_model
+from aegrad.models.variational import Variational, gaussian_kl, log_likelihood, reparameterize
+
+# The variational family trains on the ELBO: register that objective whenever the model registry exists.
+import aegrad.apps.vae.objective  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ActivationSpec",
@@ -30,10 +34,12 @@ __all__ = [
     "ConvTransposeBlock",
     "DenseBlock",
     "MLPAutoencoder",
+    "Variational",
     "activation_family",
     "activation_gain",
     "create_activation",
     "create_model",
+    "gaussian_kl",
     "get_activation",
     "init_layer",
     "list_activations",
@@ -41,9 +47,11 @@ __all__ = [
     "list_models",
     "list_norms",
     "load_model",
+    "log_likelihood",
     "register_activation",
     "register_init",
     "register_model",
     "register_norm",
+    "reparameterize",
     "save_model",
 ]

@@ -27,6 +27,7 @@ from aegrad.models.base import Autoencoder, register_model
 from aegrad.models.blocks import ConvBlock, ConvTransposeBlock, DenseBlock, conv_out_size, deconv_output_padding
 from aegrad.models.inits import init_layer
 from aegrad.models.mlp import output_head
+from aegrad.models.variational import make_variational
 
 
 class ConvAutoencoder(Autoencoder):
@@ -35,6 +36,8 @@ class ConvAutoencoder(Autoencoder):
 
 @register_model("conv")
 def conv(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> ConvAutoencoder:
+    if cfg.variational:  # the VAE of these stages (models/variational.py)
+        return make_variational(conv, cfg, sample_shape)
     if len(sample_shape) != 3:
         raise UserError(
             f"model.kind=conv needs image samples shaped (C, H, W), got sample shape {sample_shape}; "

@@ -27,6 +27,7 @@ from aegrad.models.activations import create_activation
 from aegrad.models.base import Autoencoder, register_model
 from aegrad.models.blocks import Block, DenseBlock
 from aegrad.models.inits import init_layer
+from aegrad.models.variational import make_variational
 
 
 def _hidden(cfg: ModelConfig, n_in: int, n_out: int) -> DenseBlock:
@@ -64,6 +65,8 @@ class MLPAutoencoder(Autoencoder):
 
 @register_model("mlp")
 def mlp(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> MLPAutoencoder:
+    if cfg.variational:  # the VAE of these stages (models/variational.py)
+        return make_variational(mlp, cfg, sample_shape)
     dims = [math.prod(sample_shape), *cfg.hidden_widths()]
     encoder: list[nn.Module] = [_hidden(cfg, a, b) for a, b in zip(dims[:-1], dims[1:])]
     code = nn.Linear(dims[-1], cfg.latent)

@@ -1,0 +1,11 @@
+"""Variational autoencoders: the ELBO objective, prior samples and interpolations, the IWAE bound, posterior collapse.
+
+The model is ``model.variational: true`` on the mlp or conv family (models/variational.py);
+``train.objective: auto`` then trains it on the ELBO (objective.py). ``aegrad sample`` and
+``aegrad interpolate`` (command.py) draw from a trained run; ``iwae_bound`` scores it in nats;
+the posterior-collapse detector lives in aegrad/diagnose/collapse.py.
+"""
+
+from aegrad.apps.vae.objective import ELBO, active_units, kl_weight
+
+__all__ = ["ELBO", "active_units", "kl_weight"]
