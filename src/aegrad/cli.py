@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aegrad.apps.vae import command as vae_command
 from aegrad.errors import UserError
 from aegrad.train.callbacks import Callback
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="shrink the study to run in a couple of minutes")
     p.add_argument("--jobs", type=int, default=None, help="parallel trials (default: the cores)")
     p.add_argument("--out", help="study directory (default studies/<name>)")
+    vae_command.add_parser(sub)  # sample, interpolate, nll (apps/vae)
     return parser
 
 
@@ -171,6 +173,7 @@ COMMANDS = {
     "report": cmd_report,
     "presets": cmd_presets,
     "study": cmd_study,
+    **vae_command.COMMANDS,
 }
 
 
