@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from aegrad.diagnose.collapse import detect_posterior_collapse
 from aegrad.diagnose.remedies import RunConfig, format_patch, remedies_for
 from aegrad.registry import Registry
 
@@ -554,6 +555,7 @@ def diagnose(
         if any(k in kinds for k in d.superseded_by):
             continue
         findings.extend(found[d.name])
+    findings.extend(detect_posterior_collapse(metrics, config, view.trivial_mse, view.test_mse))  # VAEs (collapse.py)
     findings.sort(key=lambda f: 0 if f["severity"] == "error" else 1)
     return {"healthy": not findings, "findings": findings}
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aegrad.config import ModelConfig
+from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -121,13 +122,18 @@ Builder = Callable[[ModelConfig, tuple[int, ...]], Autoencoder]
 def make_variational(builder: Builder, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> Autoencoder:
     """The VAE of `builder`'s family: its encoder with a 2L code layer, its decoder (raw output) on L.
 
-    ``model.vae.decoder_widths`` gives the MLP decoder its own hidden widths (a weaker
-    decoder is a remedy for posterior collapse). Each part is built, and initialised,
+    ``model.vae.decoder_widths`` gives the MLP decoder its own hidden widths, one per encoder
+    stage so stages still pair up (a narrower, weaker decoder is a remedy for posterior collapse). Each part is built, and initialised,
     by the family's own builder.
     """
     plain = {"variational": False, "output": "identity"}
     enc = builder(cfg.model_copy(update={**plain, "latent": 2 * cfg.latent}), sample_shape)
     widths = cfg.vae.decoder_widths
+    if widths is not None and cfg.kind == "mlp" and len(widths) != len(cfg.hidden_widths()):
+        raise UserError(
+            f"model.vae.decoder_widths lists one width per hidden layer, like the encoder's {cfg.hidden_widths()}: "
+            f"got {widths}"
+        )
     dec_update = {"widths": list(widths), "depth": None} if widths and cfg.kind == "mlp" else {}
     dec = builder(cfg.model_copy(update={**plain, **dec_update}), sample_shape)
     model = variational_class(type(enc))(list(enc.encoder_blocks), list(dec.decoder_blocks), sample_shape)

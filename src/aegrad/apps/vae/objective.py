@@ -20,6 +20,7 @@ whose posterior mean varies across the batch, Cov_x(E_q[z_j]) > 0.01
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from aegrad.config import Config, VAEConfig
@@ -38,6 +39,18 @@ def active_units(mu: Tensor, threshold: float = ACTIVE_THRESHOLD) -> Tensor:
 def kl_weight(beta: float, warmup_steps: int, step: int) -> float:
     """The KL weight after `step` optimizer steps: a linear ramp from 0 to beta over `warmup_steps`."""
     return beta if warmup_steps <= 0 else beta * min(1.0, step / warmup_steps)
+
+
+@torch.no_grad()
+def latent_kl(model: torch.nn.Module, x: Tensor, batch: int = 2048) -> Tensor:
+    """The mean KL(q(z|x) || p(z)) of each latent dimension over `x`, (L,) nats: what collapse evidence lists."""
+    was_training = model.training
+    model.eval()
+    try:
+        total = sum(gaussian_kl(*model.posterior(xb)).double().sum(0) for xb in x.split(batch))
+    finally:
+        model.train(was_training)
+    return (total / max(1, len(x))).float()
 
 
 class ELBO(Objective):
@@ -81,6 +94,8 @@ def _elbo(cfg: Config) -> Objective:
             "model.vae.likelihood=bernoulli models binary pixels: set data.binarize=dynamic (or static), "
             "or use model.vae.likelihood=gaussian"
         )
+    if cfg.train.pretrain != "none":
+        raise UserError("train.pretrain=layerwise pairs plain autoencoder stages; a VAE's code stage is (mean, log-variance): set train.pretrain=none")
     if cfg.train.noise != "none":
         raise UserError("train.noise corrupts the input of a plain autoencoder; a VAE samples its own noise: set train.noise=none")
     return ELBO(m.vae)
