@@ -9,6 +9,7 @@ CLI's ``--set``, study grids and remedy patches all go through it.
 from __future__ import annotations
 
 import copy
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -161,23 +162,56 @@ class Config(_Strict):
         return self.model_dump(mode="json")
 
 
-def _format_error(err: ValidationError) -> str:
-    """One line: the dotted key, what was wrong, and the valid values when pydantic knows them."""
+# ---- validation errors as one line (the one formatter: configs here, study specs in study/spec.py)
+
+
+def _model_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the pydantic model a field holds, whether through a dict[str, Model]) for `X`, `X | None`, `dict[str, X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict and len(args) == 2:
+        inner, _ = _model_of(args[1])
+        return inner, inner is not None
+    for arg in args:  # X | None
+        inner, _ = _model_of(arg)
+        if inner is not None:
+            return inner, False
+    return None, False
+
+
+def valid_keys(root: type[BaseModel], loc: tuple[Any, ...], hidden: tuple[str, ...] = ()) -> list[str]:
+    """The keys `root`'s section at `loc` takes (a bundle name inside ``bundles`` is stepped over)."""
+    model, skip = root, False
+    for part in loc:
+        if skip:
+            skip = False
+            continue
+        field = model.model_fields.get(str(part))
+        inner, skip = _model_of(field.annotation) if field is not None else (None, False)
+        if inner is None:
+            break
+        model = inner
+    return [k for k in model.model_fields if k not in hidden]
+
+
+def format_validation_error(
+    err: ValidationError, root: type[BaseModel], noun: str = "config", where: str | None = None,
+    hidden: tuple[str, ...] = (),
+) -> str:
+    """One line: [where: ] the dotted key, what was wrong, and the valid keys or values pydantic knows."""
     e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"]) or "config"
-    msg = e["msg"]
+    key = ".".join(str(p) for p in e["loc"])
+    prefix = f"{where}: " if where else ""
     if e["type"] == "extra_forbidden":
-        parent = e["loc"][:-1]
-        model: type[BaseModel] = Config
-        for p in parent:
-            ann = model.model_fields[str(p)].annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                model = ann
-        valid = ", ".join(model.model_fields)
-        return f"unknown config key {key!r}; valid keys here: {valid}"
-    if e["type"] == "value_error":
-        return f"invalid config: {msg.removeprefix('Value error, ')}"
-    return f"invalid config value for {key!r}: {msg} (got {e.get('input')!r})"
+        valid = ", ".join(valid_keys(root, e["loc"][:-1], hidden))
+        return f"{prefix}unknown {noun} key {key!r}; valid keys here: {valid}"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "value_error" or not key:
+        return f"{prefix}invalid {noun}: {msg}"
+    got = repr(e.get("input"))
+    got = got if len(got) <= 80 else got[:77] + "..."
+    return f"{prefix}invalid {noun} value for {key!r}: {msg} (got {got})"
 
 
 def validate(data: dict[str, Any]) -> Config:
@@ -185,7 +219,7 @@ def validate(data: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise UserError(_format_error(err)) from None
+        raise UserError(format_validation_error(err, Config)) from None
 
 
 def parse_value(text: str) -> Any:

@@ -126,7 +126,9 @@ class Run:
 
     @property
     def gradients(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.path / GRADIENTS)
+        from aegrad.diagnose.records import read_records  # lazily: run.py sits below diagnose
+
+        return read_records(self.path / GRADIENTS)
 
     @property
     def model(self):  # -> Autoencoder (imported lazily: run.py sits below models in the graph)

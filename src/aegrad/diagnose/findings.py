@@ -5,8 +5,8 @@ the format); it runs every registered detector and returns the findings.json obj
 
     {"healthy": bool,
      "findings": [{"kind": "vanishing_gradient" | "exploding_gradient" | "dead_units" |
-                           "saturation" | "stalled_loss" | "update_ratio",
-                   "severity": "warning" | "error",
+                           "saturation" | "stalled_loss" | "update_ratio",     # kinds.Kind
+                   "severity": "warning" | "error",                             # kinds.Severity
                    "layers": [...],            # parameterised layers or activation modules involved
                    "evidence": {...},          # the numbers that triggered it
                    "explanation": "...",
@@ -32,8 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from aegrad.diagnose.kinds import Kind, Severity, Target
+from aegrad.diagnose.records import final_layout
 from aegrad.diagnose.collapse import detect_posterior_collapse
 from aegrad.diagnose.remedies import RunConfig, format_patch, remedies_for
+from aegrad.models.activations import DYING_UNITS, SATURATING_UNITS, UNBOUNDED_UNITS
 from aegrad.registry import Registry
 
 # The loss is "stalled" when the test MSE (else the last window's training loss) is at least this
@@ -84,7 +87,7 @@ UPDATE_RATIO_HIGH = 1e-1
 STALL_MIN_WINDOWS = 4
 STALL_MIN_IMPROVEMENT = 0.01
 
-KINDS = ("exploding_gradient", "dead_units", "saturation", "vanishing_gradient", "stalled_loss", "update_ratio")
+KINDS = tuple(Kind)  # the core detectors' finding kinds (applications may register more detectors)
 
 
 def _f(x: Any) -> float:
@@ -117,8 +120,8 @@ class RunView:
         test_mse: float | None,
         config: Any,
     ) -> None:
-        layers = records[-1]["layers"] if records else []
-        self.records = [r for r in records if r["layers"] == layers]
+        self.records = final_layout(records)
+        layers = self.records[-1]["layers"] if self.records else []
         self.layers: list[str] = list(layers)
         self.cfg = RunConfig(config)
         self.config = self.cfg.data
@@ -224,7 +227,7 @@ class Detector:
 
     name: str
     order: int
-    superseded_by: tuple[str, ...]  # dropped when one of these kinds is also found
+    superseded_by: tuple[Kind | str, ...]  # dropped when one of these kinds is also found
     fn: Callable[[RunView], list[dict[str, Any]]]
 
 
@@ -232,7 +235,7 @@ DETECTORS: Registry[Detector] = Registry("detector")
 
 
 def detector(
-    name: str, order: int, superseded_by: tuple[str, ...] = ()
+    name: Kind | str, order: int, superseded_by: tuple[Kind | str, ...] = ()
 ) -> Callable[[Callable[[RunView], list[dict[str, Any]]]], Detector]:
     def deco(fn: Callable[[RunView], list[dict[str, Any]]]) -> Detector:
         d = Detector(name=name, order=order, superseded_by=superseded_by, fn=fn)
@@ -248,15 +251,15 @@ def list_detectors() -> list[str]:
 
 def _finding(
     view: RunView,
-    kind: str,
-    severity: str,
+    kind: Kind | str,  # a Kind, or an application's own detector's name
+    severity: Severity | str,
     layers: list[str],
     evidence: dict[str, Any],
     explanation: str,
-    remedy_kind: str | None = None,
+    remedy_kind: Target | str | None = None,
     exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    remedies = [r for r in remedies_for(remedy_kind or kind, view.config) if r["name"] not in exclude]
+    remedies = [r for r in remedies_for(remedy_kind or Target(kind), view.config) if r["name"] not in exclude]
     return {
         "kind": kind,
         "severity": severity,
@@ -270,7 +273,7 @@ def _finding(
 # -- detectors ------------------------------------------------------------------------------
 
 
-@detector("exploding_gradient", order=0)
+@detector(Kind.EXPLODING_GRADIENT, order=0)
 def detect_exploding(view: RunView) -> list[dict[str, Any]]:
     evidence: dict[str, Any] = {}
     layers: set[str] = set()
@@ -311,7 +314,7 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
 
     growth_flags, growth_vals, growth_acts = [], [], []
     for acts in view.activation_windows():
-        hidden = [(n, a) for n, a in acts.items() if a["family"] in ("relu", "leaky") and not a.get("output")]
+        hidden = [(n, a) for n, a in acts.items() if a["family"] in UNBOUNDED_UNITS and not a.get("output")]
         scale = [(n, math.hypot(_f(a["mean"]), _f(a["std"])), _f(a["dead"])) for n, a in hidden]
         scale = [(n, s, d) for n, s, d in scale if math.isfinite(s)]
         if len(scale) < 2 or not scale[0][1] > 0 or scale[0][2] >= 0.9:
@@ -333,7 +336,7 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
     if not reasons:
         return []
     stalled = view.stalled()
-    severity = "error" if hard or stalled else "warning"
+    severity = Severity.ERROR if hard or stalled else Severity.WARNING
     evidence.update(view.loss_evidence())
     windows = view.activation_windows()
     pinned = bool(windows) and any(
@@ -343,7 +346,7 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
     if pinned:
         explanation += " The bounded output is pinned at its limits, so the gradient vanishes instead of exploding."
     ordered = [n for n in [*view.layers, *sorted(layers)] if n in layers]
-    return [_finding(view, "exploding_gradient", severity, list(dict.fromkeys(ordered)), evidence, explanation)]
+    return [_finding(view, Kind.EXPLODING_GRADIENT, severity, list(dict.fromkeys(ordered)), evidence, explanation)]
 
 
 def _unit_detector(
@@ -362,13 +365,13 @@ def _unit_detector(
     return hit, severe
 
 
-@detector("dead_units", order=1)
+@detector(Kind.DEAD_UNITS, order=1)
 def detect_dead(view: RunView) -> list[dict[str, Any]]:
-    hit, severe = _unit_detector(view, "dead", ("relu",), DEAD_WARN, DEAD_ERROR)
+    hit, severe = _unit_detector(view, "dead", DYING_UNITS, DEAD_WARN, DEAD_ERROR)
     if not hit:
         return []
     stalled = view.stalled()
-    severity = "error" if severe or stalled else "warning"
+    severity = Severity.ERROR if severe or stalled else Severity.WARNING
     worst = max(hit.values())
     evidence = {"dead_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
     zero = [n for j, n in enumerate(view.layers) if view.windows and np.all(view.norm_max[view.windows // 2 :, j] == 0)]
@@ -379,24 +382,24 @@ def detect_dead(view: RunView) -> list[dict[str, Any]]:
         f"Up to {worst:.0%} of the ReLU units in {len(hit)} layer(s) output 0 for every sample of a batch: "
         "a dead unit has zero gradient, so it never recovers, and the layers around it stop learning."
     )
-    return [_finding(view, "dead_units", severity, list(hit), evidence, explanation)]
+    return [_finding(view, Kind.DEAD_UNITS, severity, list(hit), evidence, explanation)]
 
 
-@detector("saturation", order=2)
+@detector(Kind.SATURATION, order=2)
 def detect_saturation(view: RunView) -> list[dict[str, Any]]:
-    hit, severe = _unit_detector(view, "saturated", ("sigmoid", "tanh"), SATURATION_WARN, SATURATION_ERROR)
+    hit, severe = _unit_detector(view, "saturated", SATURATING_UNITS, SATURATION_WARN, SATURATION_ERROR)
     stalled = view.stalled()
     windows = view.activation_windows()
     if stalled and windows:
         for n, a in windows[-1].items():
-            if a.get("output") and a["family"] in ("sigmoid", "tanh"):
+            if a.get("output") and a["family"] in SATURATING_UNITS:
                 vals = [_f(w[n]["saturated"]) for w in windows if n in w]
                 vals = [v for v in vals if math.isfinite(v)]
                 if vals and _sustained([v >= OUTPUT_SATURATION for v in vals]):
                     hit[n] = severe[n] = float(np.median(vals[len(vals) // 2 :]))
     if not hit:
         return []
-    severity = "error" if severe or stalled else "warning"
+    severity = Severity.ERROR if severe or stalled else Severity.WARNING
     worst = max(hit.values())
     evidence = {"saturated_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
     # Input scale is the suspect only when the first hidden layer is the one saturated.
@@ -408,10 +411,10 @@ def detect_saturation(view: RunView) -> list[dict[str, Any]]:
         "is nearly 0: gradients through these units vanish (Glorot & Bengio 2010). Large inputs or weights "
         "push pre-activations there."
     )
-    return [_finding(view, "saturation", severity, list(hit), evidence, explanation, exclude=exclude)]
+    return [_finding(view, Kind.SATURATION, severity, list(hit), evidence, explanation, exclude=exclude)]
 
 
-@detector("vanishing_gradient", order=3)
+@detector(Kind.VANISHING_GRADIENT, order=3)
 def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
     ev = vanishing_evidence(view)
     stalled = view.stalled()
@@ -428,13 +431,14 @@ def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
             else "; no trivial baseline was given to tell whether the loss suffers."
         )
     )
-    return [_finding(view, "vanishing_gradient", "error" if stalled else "warning", layers, ev, explanation)]
+    severity = Severity.ERROR if stalled else Severity.WARNING
+    return [_finding(view, Kind.VANISHING_GRADIENT, severity, layers, ev, explanation)]
 
 
 @detector(
     "stalled_loss",
     order=4,
-    superseded_by=("exploding_gradient", "dead_units", "saturation", "vanishing_gradient"),
+    superseded_by=(Kind.EXPLODING_GRADIENT, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT),
 )
 def detect_stalled(view: RunView) -> list[dict[str, Any]]:
     stalled = view.stalled()
@@ -471,8 +475,8 @@ def detect_stalled(view: RunView) -> list[dict[str, Any]]:
             else "The optimizer makes no progress: try a faster optimizer or a larger learning rate."
         )
     )
-    severity = "error" if stalled else "warning"
-    return [_finding(view, "stalled_loss", severity, [], evidence, explanation)]
+    severity = Severity.ERROR if stalled else Severity.WARNING
+    return [_finding(view, Kind.STALLED_LOSS, severity, [], evidence, explanation)]
 
 
 def _tail_median(m: np.ndarray) -> np.ndarray:
@@ -488,14 +492,17 @@ def _tail_median(m: np.ndarray) -> np.ndarray:
 @detector(
     "update_ratio",
     order=5,
-    superseded_by=("exploding_gradient", "dead_units", "saturation", "vanishing_gradient", "stalled_loss"),
+    superseded_by=(
+        Kind.EXPLODING_GRADIENT, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT, Kind.STALLED_LOSS
+    ),
 )
 def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
     if not view.windows:
         return []
     out = []
     has_grad = [bool(np.any(view.norm_max[view.windows // 2 :, j] > 0)) for j in range(len(view.layers))]
-    for direction, test in (("high", lambda u: u > UPDATE_RATIO_HIGH), ("low", lambda u: u < UPDATE_RATIO_LOW)):
+    for direction, test in ((Target.UPDATE_RATIO_HIGH, lambda u: u > UPDATE_RATIO_HIGH),
+                            (Target.UPDATE_RATIO_LOW, lambda u: u < UPDATE_RATIO_LOW)):
         hit = {}
         for j, name in enumerate(view.layers):
             col = [float(u) for u in view.update[:, j] if math.isfinite(u)]
@@ -505,7 +512,7 @@ def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
             continue
         evidence = {"update_ratio": {n: _sig(v) for n, v in hit.items()}, "heuristic": 1e-3}
         evidence.update(view.loss_evidence())
-        if direction == "high":
+        if direction is Target.UPDATE_RATIO_HIGH:
             explanation = (
                 "Each step changes these layers' weights by more than a tenth of their size (~1e-3 trains well, "
                 "Karpathy's CS231n heuristic): the learning rate is too high for them; training is noisy and "
@@ -518,7 +525,7 @@ def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
                 "for them."
             )
         out.append(
-            _finding(view, "update_ratio", "warning", list(hit), evidence, explanation, f"update_ratio_{direction}")
+            _finding(view, Kind.UPDATE_RATIO, Severity.WARNING, list(hit), evidence, explanation, direction)
         )
     return out
 
@@ -547,7 +554,7 @@ def diagnose(
     healthy_part = view.until_divergence()
     found = {}
     for d in dets:
-        part = view if d.name == "exploding_gradient" else healthy_part
+        part = view if d.name == Kind.EXPLODING_GRADIENT else healthy_part
         found[d.name] = d.fn(part) if part.windows else []
     kinds = {k for k, fs in found.items() if fs}
     findings = []
@@ -556,7 +563,7 @@ def diagnose(
             continue
         findings.extend(found[d.name])
     findings.extend(detect_posterior_collapse(metrics, config, view.trivial_mse, view.test_mse))  # VAEs (collapse.py)
-    findings.sort(key=lambda f: 0 if f["severity"] == "error" else 1)
+    findings.sort(key=lambda f: 0 if f["severity"] == Severity.ERROR else 1)
     return {"healthy": not findings, "findings": findings}
 
 

@@ -64,7 +64,7 @@ Plain JSON, lists indexed like ``layers``; a non-finite or unavailable number is
         "enc.1": {"family": "relu", "mean": f, "std": f, "dead": f | null,
                   "saturated": f | null, "output": false}}}
 
-``family`` is relu | leaky | sigmoid | tanh (stats.ACTIVATION_FAMILIES); ``dead`` applies to
+``family`` is relu | leaky | sigmoid | tanh (models/activations.py's ``Unit``); ``dead`` applies to
 relu/leaky, ``saturated`` to sigmoid/tanh; ``output`` marks activations after the last
 parameterised layer (a reconstruction's sigmoid), which the detectors judge only when the loss
 is stalled (a sigmoid output near 0 on background pixels is normal).
@@ -75,13 +75,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from aegrad.diagnose.findings import diagnose
+from aegrad.diagnose.records import read_records  # noqa: F401  (re-exported: the reader lives in records.py)
 from aegrad.diagnose.stats import (
     ACTIVATION_FIELDS,
     activation_modules,
@@ -490,8 +490,3 @@ class GradientMonitor:
         self._reset_window()
         return record
 
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Parse a gradients.jsonl file into its window records (blank lines skipped)."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

@@ -23,12 +23,14 @@ from typing import Any
 
 import yaml
 
+from aegrad.diagnose.kinds import Target
+from aegrad.models.activations import activation_names
 from aegrad.registry import Registry
 
 Patch = dict[str, Any]
 
-RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu")
-BOUNDED = ("sigmoid", "tanh")
+BOUNDED = activation_names(family="bounded")  # sigmoid, tanh: they saturate
+NEGATIVE_SLOPE = activation_names(unit="leaky")  # leaky_relu, prelu, elu, ...: a gradient below zero, cannot die
 
 
 class RunConfig:
@@ -58,14 +60,14 @@ class Remedy:
 
     name: str
     why: str
-    treats: dict[str, int]  # finding kind -> rank among that kind's remedies (lower first)
+    treats: dict[Target, int]  # finding kind -> rank among that kind's remedies (lower first)
     patch: Callable[[RunConfig], Patch | None]
 
 
 REMEDIES: Registry[Remedy] = Registry("remedy")
 
 
-def remedy(name: str, why: str, treats: dict[str, int]) -> Callable[[Callable[[RunConfig], Patch | None]], Remedy]:
+def remedy(name: str, why: str, treats: dict[Target, int]) -> Callable[[Callable[[RunConfig], Patch | None]], Remedy]:
     """Register the decorated patch function as a remedy."""
 
     def deco(fn: Callable[[RunConfig], Patch | None]) -> Remedy:
@@ -80,17 +82,9 @@ def _round_lr(x: float) -> float:
     return float(f"{x:.3g}")
 
 
-# Finding kinds a remedy can treat. update_ratio is split by direction; the finding itself is
-# reported under kind "update_ratio".
-TREATABLE = (
-    "vanishing_gradient",
-    "exploding_gradient",
-    "dead_units",
-    "saturation",
-    "stalled_loss",
-    "update_ratio_low",
-    "update_ratio_high",
-)
+# What a remedy can treat: finding kinds, update_ratio split by direction (the finding itself is
+# reported under kind "update_ratio").
+TREATABLE = tuple(Target)
 
 
 # -- activations and initialisation ---------------------------------------------------------
@@ -101,7 +95,7 @@ TREATABLE = (
     "all three fixes at once, as deep nets are trained today: ReLU + He init keep gradients from shrinking "
     "with depth and Adam's per-parameter steps move the early layers (measured here: a depth-8 sigmoid/SGD net "
     "that no single change rescues in 15 epochs trains to 0.4x the trivial MSE)",
-    treats={"vanishing_gradient": 0},
+    treats={Target.VANISHING_GRADIENT: 0},
 )
 def _modern_recipe(cfg: RunConfig) -> Patch | None:
     if cfg.get("model.activation") not in BOUNDED or cfg.get("train.optimizer") in ("adam", "adamw"):
@@ -113,7 +107,7 @@ def _modern_recipe(cfg: RunConfig) -> Patch | None:
     "relu_kaiming",
     "ReLU passes gradients with slope 1 on active units and He init keeps their variance constant "
     "across layers, so depth no longer shrinks them (He et al. 2015; Glorot & Bengio 2010)",
-    treats={"vanishing_gradient": 1, "saturation": 3},
+    treats={Target.VANISHING_GRADIENT: 1, Target.SATURATION: 3},
 )
 def _relu_kaiming(cfg: RunConfig) -> Patch | None:
     act = cfg.get("model.activation")
@@ -125,10 +119,10 @@ def _relu_kaiming(cfg: RunConfig) -> Patch | None:
 @remedy(
     "leaky_relu",
     "a small slope below zero keeps a gradient through inactive units, so they can recover (Maas et al. 2013)",
-    treats={"dead_units": 2, "vanishing_gradient": 7},
+    treats={Target.DEAD_UNITS: 2, Target.VANISHING_GRADIENT: 7},
 )
 def _leaky_relu(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.activation") in ("leaky_relu", "prelu", "elu", "selu", "gelu", "silu"):
+    if cfg.get("model.activation") in NEGATIVE_SLOPE:
         return None
     return {"model.activation": "leaky_relu"}
 
@@ -136,10 +130,10 @@ def _leaky_relu(cfg: RunConfig) -> Patch | None:
 @remedy(
     "prelu",
     "a learned slope below zero: units cannot die and the net picks how much negative signal to pass (He et al. 2015)",
-    treats={"dead_units": 3, "vanishing_gradient": 8},
+    treats={Target.DEAD_UNITS: 3, Target.VANISHING_GRADIENT: 8},
 )
 def _prelu(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.activation") in ("prelu", "leaky_relu", "elu", "selu", "gelu", "silu"):
+    if cfg.get("model.activation") in NEGATIVE_SLOPE:
         return None
     return {"model.activation": "prelu"}
 
@@ -148,7 +142,7 @@ def _prelu(cfg: RunConfig) -> Patch | None:
     "init_for_activation",
     "initial weights scaled to the activation (He for the ReLU family, Glorot for sigmoid/tanh) keep "
     "signal and gradient variance equal across layers (He et al. 2015; Glorot & Bengio 2010)",
-    treats={"vanishing_gradient": 5, "exploding_gradient": 5, "dead_units": 5, "saturation": 5},
+    treats={Target.VANISHING_GRADIENT: 5, Target.EXPLODING_GRADIENT: 5, Target.DEAD_UNITS: 5, Target.SATURATION: 5},
 )
 def _init_for_activation(cfg: RunConfig) -> Patch | None:
     act, init = cfg.get("model.activation"), cfg.get("model.init")
@@ -162,7 +156,7 @@ def _init_for_activation(cfg: RunConfig) -> Patch | None:
 @remedy(
     "reset_init_gain",
     "the initial weights are scaled up: activations and gradients grow by that factor at every layer",
-    treats={"exploding_gradient": 0, "saturation": 0, "dead_units": 6},
+    treats={Target.EXPLODING_GRADIENT: 0, Target.SATURATION: 0, Target.DEAD_UNITS: 6},
 )
 def _reset_init_gain(cfg: RunConfig) -> Patch | None:
     gain = cfg.get("model.init_gain")
@@ -172,7 +166,7 @@ def _reset_init_gain(cfg: RunConfig) -> Patch | None:
 @remedy(
     "zero_bias",
     "negative initial biases switch ReLU units off for every input; they start at zero instead",
-    treats={"dead_units": 0},
+    treats={Target.DEAD_UNITS: 0},
 )
 def _zero_bias(cfg: RunConfig) -> Patch | None:
     bias = cfg.get("model.bias_init")
@@ -187,7 +181,7 @@ def _zero_bias(cfg: RunConfig) -> Patch | None:
     "identity skips give the gradient a path around every block, so it reaches early layers "
     "undiminished (He et al. 2016); with layer norm, since un-normalised skips add up the blocks' "
     "variance and explode (measured: 4.7x the trivial MSE at depth 16 without a norm, 0.39x with one)",
-    treats={"vanishing_gradient": 2},
+    treats={Target.VANISHING_GRADIENT: 2},
 )
 def _residual(cfg: RunConfig) -> Patch | None:
     if cfg.get("model.residual"):
@@ -200,7 +194,7 @@ def _residual(cfg: RunConfig) -> Patch | None:
     "layer_norm",
     "normalising each hidden layer's pre-activations keeps units out of saturation and the "
     "gradient scale steady with depth (Ba et al. 2016)",
-    treats={"vanishing_gradient": 3, "exploding_gradient": 4, "saturation": 4, "dead_units": 7},
+    treats={Target.VANISHING_GRADIENT: 3, Target.EXPLODING_GRADIENT: 4, Target.SATURATION: 4, Target.DEAD_UNITS: 7},
 )
 def _layer_norm(cfg: RunConfig) -> Patch | None:
     norm = cfg.get("model.norm")
@@ -210,7 +204,7 @@ def _layer_norm(cfg: RunConfig) -> Patch | None:
 @remedy(
     "batch_norm",
     "normalising pre-activations over the batch keeps them centred and unit-scale (Ioffe & Szegedy 2015)",
-    treats={"vanishing_gradient": 9, "saturation": 8, "dead_units": 8},
+    treats={Target.VANISHING_GRADIENT: 9, Target.SATURATION: 8, Target.DEAD_UNITS: 8},
 )
 def _batch_norm(cfg: RunConfig) -> Patch | None:
     norm = cfg.get("model.norm")
@@ -220,7 +214,7 @@ def _batch_norm(cfg: RunConfig) -> Patch | None:
 @remedy(
     "shallower",
     "fewer layers multiply fewer per-layer gradient factors: the simplest structural fix",
-    treats={"vanishing_gradient": 10},
+    treats={Target.VANISHING_GRADIENT: 10},
 )
 def _shallower(cfg: RunConfig) -> Patch | None:
     depth, widths = cfg.get("model.depth"), cfg.get("model.widths")
@@ -235,7 +229,7 @@ def _shallower(cfg: RunConfig) -> Patch | None:
     "pretrain_layerwise",
     "greedy layer-wise pretraining trains each encoder/decoder pair on its own, so no gradient has "
     "to cross the whole depth (Hinton & Salakhutdinov 2006; Bengio et al. 2007)",
-    treats={"vanishing_gradient": 6},
+    treats={Target.VANISHING_GRADIENT: 6},
 )
 def _pretrain(cfg: RunConfig) -> Patch | None:
     return None if cfg.get("train.pretrain") == "layerwise" else {"train.pretrain": "layerwise"}
@@ -249,7 +243,7 @@ def _pretrain(cfg: RunConfig) -> Patch | None:
     "unscaled inputs drive the first layer's pre-activations far from zero; normalising them "
     "(fitted on the training split) brings them to unit scale — min-max to [0, 1] under a sigmoid "
     "output, which cannot reach z-scores' negative values; z-score otherwise",
-    treats={"saturation": 1, "exploding_gradient": 6},
+    treats={Target.SATURATION: 1, Target.EXPLODING_GRADIENT: 6},
 )
 def _normalize_inputs(cfg: RunConfig) -> Patch | None:
     norm = cfg.get("data.normalize")
@@ -265,7 +259,7 @@ def _normalize_inputs(cfg: RunConfig) -> Patch | None:
     "adam",
     "Adam scales each parameter's step by its own gradient history, so small or uneven gradients "
     "still move the weights at ~lr per step (Kingma & Ba 2015)",
-    treats={"stalled_loss": 1, "vanishing_gradient": 4, "update_ratio_low": 2, "exploding_gradient": 9},
+    treats={Target.STALLED_LOSS: 1, Target.VANISHING_GRADIENT: 4, Target.UPDATE_RATIO_LOW: 2, Target.EXPLODING_GRADIENT: 9},
 )
 def _adam(cfg: RunConfig) -> Patch | None:
     return None if cfg.get("train.optimizer") in ("adam", "adamw") else {"train.optimizer": "adam", "train.lr": 0.001}
@@ -274,7 +268,7 @@ def _adam(cfg: RunConfig) -> Patch | None:
 @remedy(
     "higher_lr",
     "updates are far below the ~1e-3 of the weights per step that trains well: a 10x larger learning rate",
-    treats={"stalled_loss": 2, "update_ratio_low": 1},
+    treats={Target.STALLED_LOSS: 2, Target.UPDATE_RATIO_LOW: 1},
 )
 def _higher_lr(cfg: RunConfig) -> Patch | None:
     lr = cfg.get("train.lr")
@@ -284,7 +278,7 @@ def _higher_lr(cfg: RunConfig) -> Patch | None:
 @remedy(
     "lower_lr",
     "steps too large for the loss surface overshoot and grow: a 10x smaller learning rate",
-    treats={"exploding_gradient": 1, "update_ratio_high": 1, "dead_units": 4},
+    treats={Target.EXPLODING_GRADIENT: 1, Target.UPDATE_RATIO_HIGH: 1, Target.DEAD_UNITS: 4},
 )
 def _lower_lr(cfg: RunConfig) -> Patch | None:
     lr = cfg.get("train.lr")
@@ -295,7 +289,7 @@ def _lower_lr(cfg: RunConfig) -> Patch | None:
     "nesterov",
     "Nesterov momentum accumulates a velocity along consistent gradient directions and looks ahead "
     "before stepping, crossing flat regions many times faster than plain SGD (Sutskever et al. 2013)",
-    treats={"stalled_loss": 3, "update_ratio_low": 3},
+    treats={Target.STALLED_LOSS: 3, Target.UPDATE_RATIO_LOW: 3},
 )
 def _nesterov(cfg: RunConfig) -> Patch | None:
     return {"train.optimizer": "nesterov"} if cfg.get("train.optimizer") in (None, "sgd", "momentum") else None
@@ -305,7 +299,7 @@ def _nesterov(cfg: RunConfig) -> Patch | None:
     "momentum",
     "heavy-ball momentum averages gradients over ~1/(1-momentum) steps: larger, steadier steps "
     "along consistent directions (Polyak 1964)",
-    treats={"stalled_loss": 4, "update_ratio_low": 4},
+    treats={Target.STALLED_LOSS: 4, Target.UPDATE_RATIO_LOW: 4},
 )
 def _momentum(cfg: RunConfig) -> Patch | None:
     return {"train.optimizer": "momentum"} if cfg.get("train.optimizer") in (None, "sgd") else None
@@ -318,7 +312,7 @@ def _momentum(cfg: RunConfig) -> Patch | None:
     "clip_norm",
     "rescales the whole gradient when its norm exceeds 1.0, so one bad batch cannot blow up the "
     "weights (Pascanu et al. 2013)",
-    treats={"exploding_gradient": 2, "update_ratio_high": 2},
+    treats={Target.EXPLODING_GRADIENT: 2, Target.UPDATE_RATIO_HIGH: 2},
 )
 def _clip_norm(cfg: RunConfig) -> Patch | None:
     clip = cfg.get("train.clip_norm")
@@ -328,7 +322,7 @@ def _clip_norm(cfg: RunConfig) -> Patch | None:
 @remedy(
     "clip_value",
     "caps every gradient element at ±1.0: a blunter guard against spikes than norm clipping",
-    treats={"exploding_gradient": 7},
+    treats={Target.EXPLODING_GRADIENT: 7},
 )
 def _clip_value(cfg: RunConfig) -> Patch | None:
     clip = cfg.get("train.clip_value")
@@ -338,7 +332,7 @@ def _clip_value(cfg: RunConfig) -> Patch | None:
 @remedy(
     "accumulate",
     "averages 4 micro-batches per optimizer step: a less noisy gradient, fewer spikes, same memory",
-    treats={"exploding_gradient": 8, "update_ratio_high": 3},
+    treats={Target.EXPLODING_GRADIENT: 8, Target.UPDATE_RATIO_HIGH: 3},
 )
 def _accumulate(cfg: RunConfig) -> Patch | None:
     acc = cfg.get("train.accumulate")
@@ -349,7 +343,7 @@ def _accumulate(cfg: RunConfig) -> Patch | None:
     "l2",
     "an L2 penalty pulls weights toward zero, keeping pre-activations small: fewer saturated "
     "sigmoid/tanh units and no runaway weight growth",
-    treats={"saturation": 6, "exploding_gradient": 10, "vanishing_gradient": 11},
+    treats={Target.SATURATION: 6, Target.EXPLODING_GRADIENT: 10, Target.VANISHING_GRADIENT: 11},
 )
 def _l2(cfg: RunConfig) -> Patch | None:
     l2 = cfg.get("train.l2")
@@ -359,7 +353,7 @@ def _l2(cfg: RunConfig) -> Patch | None:
 @remedy(
     "l1",
     "an L1 penalty drives small weights to exactly zero; it bounds weight growth more weakly than L2",
-    treats={"exploding_gradient": 11, "saturation": 9},
+    treats={Target.EXPLODING_GRADIENT: 11, Target.SATURATION: 9},
 )
 def _l1(cfg: RunConfig) -> Patch | None:
     l1 = cfg.get("train.l1")
@@ -374,7 +368,7 @@ def list_remedies() -> list[str]:
     return REMEDIES.names()
 
 
-def remedies_for(kind: str, config: Any = None) -> list[dict[str, Any]]:
+def remedies_for(kind: Target | str, config: Any = None) -> list[dict[str, Any]]:
     """Ranked remedies for a finding kind, best first: [{"patch": {...}, "why": str, "name": str}].
 
     `config` is the run's resolved config (a Config or its dict); remedies that do not apply to
@@ -382,6 +376,7 @@ def remedies_for(kind: str, config: Any = None) -> list[dict[str, Any]]:
     """
     if kind not in TREATABLE:
         raise KeyError(f"unknown finding kind {kind!r}; valid: {', '.join(TREATABLE)}")
+    kind = Target(kind)
     cfg = RunConfig(config)
     ranked = sorted(
         (REMEDIES.get(n) for n in REMEDIES.names() if kind in REMEDIES.get(n).treats),

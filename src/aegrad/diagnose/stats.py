@@ -17,9 +17,12 @@ are near either edge (see `needs_precise`).
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
+
+from aegrad.models.activations import UNBOUNDED_UNITS, Unit, activation_unit
 
 # Parameterised layers whose weight gradients are tracked, found by type in named_modules order.
 PARAM_LAYER_TYPES: tuple[type[nn.Module], ...] = (
@@ -31,27 +34,6 @@ PARAM_LAYER_TYPES: tuple[type[nn.Module], ...] = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
 )
-
-# Activation modules, by type, and the family that decides which unit statistics apply:
-#   relu    — zero output and zero gradient below 0: a unit that is never positive is dead.
-#   leaky   — a nonzero response below 0: "dead" counts units never positive (inactive),
-#             but their gradient is only scaled down, so they are not reported as dead.
-#   sigmoid — bounded in (0, 1): units near a bound are saturated (σ' ≤ 0.0099 there).
-#   tanh    — bounded in (-1, 1): units near ±1 are saturated (tanh' ≤ 0.0199 there).
-ACTIVATION_FAMILIES: dict[type[nn.Module], str] = {
-    nn.ReLU: "relu",
-    nn.ReLU6: "relu",
-    nn.LeakyReLU: "leaky",
-    nn.PReLU: "leaky",
-    nn.ELU: "leaky",
-    nn.SELU: "leaky",
-    nn.CELU: "leaky",
-    nn.GELU: "leaky",
-    nn.SiLU: "leaky",
-    nn.Mish: "leaky",
-    nn.Sigmoid: "sigmoid",
-    nn.Tanh: "tanh",
-}
 
 # The order of the values `activation_stats` returns (and of the monitor's device buffers).
 ACTIVATION_FIELDS: tuple[str, ...] = ("mean", "std", "dead", "saturated")
@@ -78,11 +60,11 @@ def param_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def activation_family(module: nn.Module) -> str | None:
-    """The statistics family of an activation module ("relu", "leaky", "sigmoid", "tanh"), or None."""
-    for cls in type(module).__mro__:
-        if cls in ACTIVATION_FAMILIES:
-            return ACTIVATION_FAMILIES[cls]
-    return None
+    """The statistics family of an activation module ("relu", "leaky", "sigmoid", "tanh"), or None.
+
+    The families are declared once, with the activation registry (models/activations.py `Unit`).
+    """
+    return activation_unit(module)
 
 
 def activation_modules(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
@@ -167,13 +149,13 @@ def activation_stats(y: Tensor, family: str) -> dict[str, Tensor]:
     y = y.detach().float()
     nan = torch.full((), float("nan"), device=y.device)
     dead = saturated = nan
-    if family in ("relu", "leaky"):
+    if family in UNBOUNDED_UNITS:
         dead = (_unit_max(y) <= 0).float().mean()
     elif family == "sigmoid":
         saturated = ((y < SATURATION_MARGIN) | (y > 1.0 - SATURATION_MARGIN)).float().mean()
     elif family == "tanh":
         saturated = (y.abs() > 1.0 - SATURATION_MARGIN).float().mean()
     else:
-        raise ValueError(f"unknown activation family {family!r}; valid: relu, leaky, sigmoid, tanh")
+        raise ValueError(f"unknown activation family {family!r}; valid: {', '.join(get_args(Unit))}")
     std = y.std() if y.numel() > 1 else torch.zeros((), device=y.device)
     return {"mean": y.mean(), "std": std, "dead": dead, "saturated": saturated}

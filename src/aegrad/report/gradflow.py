@@ -17,21 +17,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aegrad.report.common import GRADFLOW_LAYERS_PNG, GRADFLOW_PNG, log_axis, new_figure, save_figure
+from aegrad.diagnose.records import final_layout, layer_grad_rms
+from aegrad.report.common import (
+    GRADFLOW_LAYERS_PNG,
+    GRADFLOW_PNG,
+    log_axis,
+    new_figure,
+    save_figure,
+)
 
 
 def _rms_matrix(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[int], list[list[float]]]:
     """(layers, window end steps, log10 RMS rows per layer — NaN where missing, zero or non-finite)."""
-    layers = list(records[-1]["layers"])
-    windows = [r for r in records if list(r["layers"]) == layers]
+    windows = final_layout(list(records))
+    layers = list(windows[-1]["layers"])
     steps = [int(r["step"]) for r in windows]
-    rows = []
-    for j in range(len(layers)):
-        row = []
-        for r in windows:
-            v = (r.get("grad_rms") or [None] * len(layers))[j]
-            row.append(math.log10(v) if isinstance(v, (int, float)) and math.isfinite(v) and v > 0 else math.nan)
-        rows.append(row)
+    sizes = [layer_grad_rms(r) or [None] * len(layers) for r in windows]
+    rows = [[math.log10(v) if v is not None and v > 0 else math.nan for v in (s[j] for s in sizes)]
+            for j in range(len(layers))]
     return layers, steps, rows
 
 
@@ -45,7 +48,7 @@ def plot_gradient_flow(records: Sequence[dict[str, Any]], path: str | Path) -> P
     z = np.ma.masked_invalid(np.array(rows, dtype=float))
     fig = new_figure(max(6.0, min(12.0, 4.0 + 0.08 * len(steps))), max(3.0, min(12.0, 1.2 + 0.28 * len(layers))))
     ax = fig.add_subplot(1, 1, 1)
-    starts = [s - int(r["window_steps"]) for s, r in zip(steps, [r for r in records if list(r["layers"]) == layers])]
+    starts = [s - int(r["window_steps"]) for s, r in zip(steps, final_layout(list(records)))]
     edges = [*starts, steps[-1]] if steps else [0, 1]
     y_edges = np.arange(len(layers) + 1) - 0.5
     if z.count() == 0:

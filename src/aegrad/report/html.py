@@ -19,11 +19,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from aegrad.diagnose.records import read_records
 from aegrad.diagnose.remedies import format_patch
 from aegrad.errors import UserError
 from aegrad.report.common import CSS, GRADFLOW_LAYERS_PNG, GRADFLOW_PNG, LOSS_PNG, LR_PNG, RECONSTRUCTIONS_PNG
 from aegrad.report.plots import write_plots
-from aegrad.report.study import RESULTS_JSON, write_study_report
+from aegrad.report.study import write_study_report
 from aegrad.run import (
     CONFIG,
     FINDINGS,
@@ -35,8 +36,8 @@ from aegrad.run import (
     atomic_write_text,
     load_run,
     read_json,
-    read_jsonl,
 )
+from aegrad.study.layout import RESULTS_JSON
 
 # The gradient-flow PNGs report/gradflow.py writes, in the order they are shown.
 GRADIENT_PNGS = (
@@ -217,7 +218,7 @@ def _summary_from_metrics(metrics: list[dict[str, Any]]) -> dict[str, Any]:
 def _why_no_gradients(path: Path) -> str:
     if not (path / GRADIENTS).exists():
         return f"{GRADIENTS} is missing (monitor.enabled was false)"
-    if not read_jsonl(path / GRADIENTS):
+    if not read_records(path / GRADIENTS):
         return f"{GRADIENTS} holds no complete monitor window"
     return f"not drawn yet (run `aegrad report {path}`)"
 

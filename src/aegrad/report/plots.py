@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aegrad.diagnose.records import read_records
 from aegrad.report.common import (
     LOSS_PNG,
     LR_PNG,
@@ -262,6 +263,6 @@ def write_plots(run_dir: str | Path) -> list[Path]:
         plot_loss(metrics, run.summary.get("trivial_mse"), out / LOSS_PNG),
         plot_lr(metrics, out / LR_PNG),
         plot_reconstructions(run.path / RECONSTRUCTIONS, out / RECONSTRUCTIONS_PNG),
-        *write_gradient_plots(read_jsonl(run.path / GRADIENTS), out),
+        *write_gradient_plots(read_records(run.path / GRADIENTS), out),
     ]
     return [p for p in written if p is not None]

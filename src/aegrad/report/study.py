@@ -23,9 +23,8 @@ from typing import Any
 from aegrad.errors import UserError
 from aegrad.report.common import CSS, new_figure, png_base64
 from aegrad.run import METRICS, REPORT, atomic_write_text, read_json, read_jsonl
+from aegrad.study.layout import RESULTS_JSON, SPEC, SWEEP_JSON
 
-RESULTS_JSON = "results.json"  # the names study/results.py writes (report reads files, never imports study)
-SWEEP_JSON = "lr_sweep.json"
 MAX_PANELS = 8  # small multiples beyond this are dropped (the tables still hold every value)
 RATIO_CAP = 1.5  # test/trivial is drawn up to here: a diverged run (1e6) must not flatten the ones that train
 
@@ -494,10 +493,10 @@ def render_study_report(study_dir: str | Path) -> str:
     parts += ["<h2>Learning-rate sweep</h2>", _sweep_table(sweep)]
     parts += ["<h2>Every trial</h2>", _trials_table(doc, table)]
     parts += ["<h2>Bundles</h2>", _bundles_table(doc)]
-    spec = study_dir / "spec.yaml"
+    spec = study_dir / SPEC
     if spec.exists():
         text = escape(spec.read_text(encoding="utf-8"))
-        parts.append(f"<details><summary>spec.yaml</summary><pre>{text}</pre></details>")
+        parts.append(f"<details><summary>{SPEC}</summary><pre>{text}</pre></details>")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>aegrad study {escape(name)}</title><style>{CSS}{STUDY_CSS}</style></head>\n"

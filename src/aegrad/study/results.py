@@ -16,41 +16,25 @@ import math
 from pathlib import Path
 from typing import Any
 
-from aegrad.run import FINDINGS, GRADIENTS, SUMMARY, atomic_write_text, read_json, read_jsonl, write_json
+from aegrad.diagnose.records import GradientRecord, layer_grad_rms, read_records
+from aegrad.run import FINDINGS, GRADIENTS, SUMMARY, atomic_write_text, read_json, write_json
+from aegrad.study.layout import FAILED, RESULTS_CSV, RESULTS_JSON, SWEEP_CSV, SWEEP_JSON
 from aegrad.study.spec import Spec, Trial
-
-RESULTS_JSON = "results.json"
-RESULTS_CSV = "results.csv"
-SWEEP_JSON = "lr_sweep.json"
-SWEEP_CSV = "lr_sweep.csv"
-FAILED = "failed.json"  # in a trial folder: {"error": "..."} when the trial failed
 
 
 def _finite(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def layer_grad_sizes(record: dict[str, Any]) -> list[float | None]:
-    """Per-layer weight-gradient RMS of one gradients.jsonl window, in forward order.
-
-    The record format is diagnose/monitor.py's: ``grad_rms`` lists the window's mean
-    ‖∂L/∂W‖/√numel per layer, indexed like ``layers``; without it, the mean norm is used.
-    """
-    rms = record.get("grad_rms")
-    if rms is None:
-        rms = (record.get("grad_norm") or {}).get("mean") or []
-    return [_finite(v) for v in rms]
-
-
-def grad_ratio(record: dict[str, Any]) -> float | None:
+def grad_ratio(record: GradientRecord) -> float | None:
     """First parameterised layer's weight-gradient RMS over the last's, in one window."""
-    sizes = layer_grad_sizes(record)
+    sizes = layer_grad_rms(record)
     if len(sizes) < 2 or sizes[0] is None or not sizes[-1]:
         return None
     return sizes[0] / sizes[-1]
 
 
-def grad_ratios(records: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+def grad_ratios(records: list[GradientRecord]) -> tuple[float | None, float | None]:
     """(ratio in the first window, ratio in the last window) of a run's gradient log."""
     windows = [r for r in records if len(r.get("layers") or []) >= 2]
     if not windows:
@@ -86,7 +70,7 @@ def trial_result(trial: Trial, run_dir: Path, study_dir: Path, metrics: list[str
     row["status"] = "ok"
     row["metrics"] = {m: summary.get(m) for m in metrics}
     row["test_over_trivial"] = _ratio(summary)
-    row["grad_ratio_start"], row["grad_ratio_end"] = grad_ratios(read_jsonl(run_dir / GRADIENTS))
+    row["grad_ratio_start"], row["grad_ratio_end"] = grad_ratios(read_records(run_dir / GRADIENTS))
     if (run_dir / FINDINGS).exists():
         row["findings"] = [f.get("kind") for f in read_json(run_dir / FINDINGS).get("findings", [])]
     return row

@@ -1,14 +1,6 @@
 """Run a study: sweeps first, then every trial, in parallel processes, resumable.
 
-The study folder::
-
-    studies/<name>/
-      spec.yaml                 the spec as run (after --quick)
-      tune/<bundle>-<key><v>/   the sweeps' run directories
-      trials/<id>/              one normal run directory per trial (+ failed.json if it failed)
-      lr_sweep.csv/json         every sweep trial, its score and the chosen value
-      results.csv/json          one row per trial
-      report.html               the study report (aegrad.report.study)
+The study folder's layout (and its file names) is in ``aegrad.study.layout``.
 
 A trial is finished when its summary.json exists; rerunning a study skips those
 (a killed study resumes), reruns the rest from scratch, and refuses a folder whose
@@ -38,12 +30,9 @@ from typing import Any
 from aegrad.config import Config, load_config, validate
 from aegrad.errors import UserError
 from aegrad.run import CONFIG, SUMMARY, atomic_write_text, write_json
-from aegrad.study.results import FAILED, trial_result, write_results
+from aegrad.study.layout import FAILED, SPEC, TRIALS, TUNE
+from aegrad.study.results import trial_result, write_results
 from aegrad.study.spec import Spec, Trial, base_dict, expand_trials, expand_tune_trials, resolve
-
-TRIALS = "trials"
-TUNE = "tune"
-SPEC = "spec.yaml"
 
 Progress = Callable[[str], None]
 

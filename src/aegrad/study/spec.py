@@ -55,7 +55,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aegrad.config import Config, apply_overrides, load_config, read_yaml_mapping, validate
+from aegrad.config import (
+    Config,
+    apply_overrides,
+    format_validation_error,
+    load_config,
+    read_yaml_mapping,
+    validate,
+)
 from aegrad.errors import UserError
 
 # What results.csv holds per trial when a spec names no metrics (keys of summary.json).
@@ -72,6 +79,7 @@ DEFAULT_METRICS = [
 ]
 # --quick's defaults, merged under a spec's own `quick.overrides`.
 QUICK_OVERRIDES = {"data.limit": 1500, "data.test_limit": 500, "train.epochs": 1}
+_INTERNAL = ("quick_applied", "source_dir")  # Spec fields set by load_spec, never written in a spec
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -210,28 +218,6 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _format_error(err: ValidationError, where: str) -> str:
-    e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"])
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        return f"{where}: unknown spec key {key!r}; valid: {', '.join(_valid_keys(e['loc']))}"
-    return f"{where}: {key + ': ' if key else ''}{msg}"
-
-
-def _valid_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = Spec
-    for p in loc[:-1]:
-        ann = model.model_fields.get(str(p))
-        if ann is None:
-            continue
-        if isinstance(ann.annotation, type) and issubclass(ann.annotation, BaseModel):
-            model = ann.annotation
-        elif str(p) == "bundles":
-            model = Bundle
-    return [k for k in model.model_fields if k not in ("quick_applied", "source_dir")]
-
-
 def parse_spec(data: dict[str, Any], where: str = "study spec", source_dir: str | Path | None = None) -> Spec:
     """Validate a spec mapping; errors are one-line UserErrors naming the key."""
     data = dict(data)
@@ -240,7 +226,7 @@ def parse_spec(data: dict[str, Any], where: str = "study spec", source_dir: str 
     try:
         return Spec.model_validate(data)
     except ValidationError as err:
-        raise UserError(_format_error(err, where)) from None
+        raise UserError(format_validation_error(err, Spec, "spec", where, hidden=_INTERNAL)) from None
 
 
 def load_spec(builtin: str | None = None, path: str | Path | None = None, quick: bool = False) -> Spec:

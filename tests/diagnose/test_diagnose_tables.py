@@ -1,0 +1,152 @@
+"""One source of truth: the gradients.jsonl reader, activation families, finding kinds, error formatting."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch.nn as nn
+
+import aegrad
+from aegrad.config import format_validation_error, load_config
+from aegrad.diagnose import DETECTORS, diagnose, read_records
+from aegrad.diagnose.findings import KINDS
+from aegrad.diagnose.kinds import Kind, Severity, Target
+from aegrad.diagnose.records import final_layout, layer_grad_rms
+from aegrad.diagnose.remedies import BOUNDED, NEGATIVE_SLOPE, TREATABLE, remedies_for
+from aegrad.diagnose.stats import activation_family, activation_stats
+from aegrad.errors import UserError
+from aegrad.models.activations import (
+    RECOGNISED_MODULES,
+    activation_name,
+    activation_names,
+    create_activation,
+    get_activation,
+    list_activations,
+)
+from aegrad.study.results import grad_ratios
+from aegrad.study.spec import Spec, parse_spec
+
+SRC = Path(aegrad.__file__).parent
+
+
+def _rec(step, layers=("a", "b"), rms=(1e-3, 2e-3)):
+    return {"step": step, "window_steps": 10, "layers": list(layers), "numel": [4] * len(layers),
+            "grad_norm": {"mean": [2 * r for r in rms], "max": [2 * r for r in rms], "min": [2 * r for r in rms]},
+            "grad_rms": list(rms), "weight_norm": [1.0] * len(layers), "update_ratio": None,
+            "nonfinite_steps": 0, "loss": {"mean": 0.1, "min": 0.1, "max": 0.1}, "activations": {}}
+
+
+# ---------------------------------------------------------------- gradients.jsonl
+
+
+def test_read_records_skips_blank_torn_and_foreign_lines(tmp_path):
+    recs = [_rec(10), _rec(20, rms=(1e-5, 1e-3))]
+    text = "".join(json.dumps(r) + "\n" for r in recs)
+    path = tmp_path / "gradients.jsonl"
+    path.write_text("\n" + text + '{"kind": "not a window"}\n' + '{"step": 30, "layers": ["a"', encoding="utf-8")
+    assert read_records(path) == recs
+    assert read_records(tmp_path / "missing.jsonl") == []
+
+
+def test_layout_and_sizes_helpers():
+    recs = [_rec(10, layers=("x",), rms=(1.0,)), _rec(20), _rec(30, rms=(float("nan"), 4e-3))]
+    assert [r["step"] for r in final_layout(recs)] == [20, 30]
+    assert layer_grad_rms(recs[1]) == [1e-3, 2e-3]
+    assert layer_grad_rms(recs[2]) == [None, 4e-3]
+    no_rms = dict(recs[1], grad_rms=None)
+    assert layer_grad_rms(no_rms) == [2e-3, 4e-3]  # falls back to the mean norm
+    assert grad_ratios(recs[1:]) == (0.5, None)
+
+
+def test_gradients_jsonl_is_parsed_only_by_the_reader():
+    """diagnose, study and report read gradients.jsonl through diagnose/records.py alone."""
+    for folder in ("diagnose", "study", "report"):
+        for path in (SRC / folder).glob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert not re.search(r"read_jsonl\([^)]*GRADIENTS", text), path
+            if path.name != "records.py":
+                assert "json.loads(line" not in text, path
+
+
+# ---------------------------------------------------------------- activation families
+
+
+@pytest.mark.parametrize("name", list_activations())
+def test_every_registered_activation_has_one_family(name):
+    spec = get_activation(name)
+    module = create_activation(name, 3)
+    assert activation_name(module) == name
+    assert activation_family(module) == spec.unit  # the monitor's statistics read the registry
+    assert (name in BOUNDED) == (spec.family == "bounded") == (spec.unit in ("sigmoid", "tanh"))
+    assert (name in NEGATIVE_SLOPE) == (spec.unit == "leaky")
+    stats = activation_stats(module(torch_randn()), spec.unit)
+    assert (stats["dead"] == stats["dead"]).item() == (spec.unit in ("relu", "leaky"))  # NaN when not measured
+    assert (stats["saturated"] == stats["saturated"]).item() == (spec.unit in ("sigmoid", "tanh"))
+
+
+def torch_randn():
+    import torch
+
+    return torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
+
+
+def test_families_unchanged_for_modules_aegrad_does_not_build():
+    # the monitor recognises these in anyone's model: their families are what gradients.jsonl always held
+    assert {cls: activation_family(cls()) for cls in RECOGNISED_MODULES} == {
+        nn.ReLU6: "relu", nn.CELU: "leaky", nn.Mish: "leaky"}
+    assert activation_family(nn.Linear(2, 2)) is None and activation_name(nn.ReLU6()) is None
+    assert activation_names(family="bounded") == ("sigmoid", "tanh")
+    assert set(activation_names(unit="leaky")) == {"leaky_relu", "prelu", "elu", "selu", "gelu", "silu"}
+
+
+def test_remedies_follow_the_declared_families():
+    for act in list_activations():
+        names = [r["name"] for r in remedies_for("dead_units", {"model": {"activation": act}})]
+        assert ("leaky_relu" in names) == (act not in NEGATIVE_SLOPE), act
+        names = [r["name"] for r in remedies_for("vanishing_gradient", {"model": {"activation": act}})]
+        assert ("relu_kaiming" in names) == (act in BOUNDED), act
+
+
+# ---------------------------------------------------------------- kinds and severities
+
+
+def test_kinds_are_named_once_and_serialise_as_before():
+    assert set(KINDS) == set(Kind) <= set(DETECTORS.names())  # applications may add detectors
+    assert [str(k) for k in Kind] == ["exploding_gradient", "dead_units", "saturation", "vanishing_gradient",
+                                      "stalled_loss", "update_ratio"]
+    assert set(TREATABLE) == set(Target) and "update_ratio_low" in TREATABLE
+    assert f"{Severity.ERROR}" == "error" and Severity.ERROR.upper() == "ERROR"
+    assert {Kind.SATURATION: 1}["saturation"] == 1 and {"saturation": 1}[Kind.SATURATION] == 1
+    # a vanishing-gradient run's findings.json: the same text as plain strings would give
+    recs = [_rec(10 * i, layers=("a", "b", "c"), rms=(1e-9, 1e-5, 1e-3)) for i in range(1, 9)]
+    found = diagnose(recs, trivial_mse=0.1, test_mse=0.1)
+    text = json.dumps(found)
+    assert '"kind": "vanishing_gradient"' in text and '"severity": "error"' in text
+    assert json.loads(text) == found
+
+
+# ---------------------------------------------------------------- validation errors
+
+
+def test_one_formatter_for_configs_and_specs():
+    with pytest.raises(UserError) as err:
+        load_config(overrides={"model.nope": 1})
+    assert str(err.value).startswith("unknown config key 'model.nope'; valid keys here: kind, widths,")
+    with pytest.raises(UserError) as err:
+        load_config(overrides={"train.lr": -1})
+    assert str(err.value) == "invalid config value for 'train.lr': Input should be greater than 0 (got -1)"
+    with pytest.raises(UserError) as err:
+        parse_spec({"name": "t", "bundles": {"b": {"overrides": {}, "nope": 1}}}, where="s.yaml")
+    assert str(err.value) == "s.yaml: unknown spec key 'bundles.b.nope'; valid keys here: overrides, tune, description"
+    with pytest.raises(UserError) as err:
+        parse_spec({"name": "t", "quick_applied": 3})
+    assert "valid keys" not in str(err.value) and "\n" not in str(err.value)
+    # the study spec's internal fields are never offered as keys
+    try:
+        Spec.model_validate({"name": "t", "oops": 1})
+    except Exception as e:  # noqa: BLE001
+        msg = format_validation_error(e, Spec, "spec", hidden=("quick_applied", "source_dir"))
+    assert "quick_applied" not in msg and "source_dir" not in msg and "threshold" in msg
