@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from aegrad.apps.compress import command as codec_command
 from aegrad.apps.vae import command as vae_command
 from aegrad.errors import UserError
 from aegrad.train.callbacks import Callback
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="parallel trials (default: the cores)")
     p.add_argument("--out", help="study directory (default studies/<name>)")
     vae_command.add_parser(sub)  # sample, interpolate, nll (apps/vae)
+    codec_command.add_parser(sub)  # compress, decompress, rd (apps/compress)
     return parser
 
 
@@ -174,6 +176,7 @@ COMMANDS = {
     "presets": cmd_presets,
     "study": cmd_study,
     **vae_command.COMMANDS,
+    **codec_command.COMMANDS,
 }
 
 

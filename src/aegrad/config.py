@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aegrad.errors import UserError
 
-DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text"]
+DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text", "skimage"]
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu"]
 Init = Literal[
     "default", "xavier_uniform", "glorot_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "lecun"
@@ -50,6 +50,18 @@ class DataConfig(_Strict):
     binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled once; dynamic: test once, train re-sampled every batch (data/binarize.py)
 
 
+# ---- codec (model.kind=codec, apps/compress): a learned image codec trained on D + lambda*R
+class CodecConfig(_Strict):
+    lmbda: float = Field(0.01, gt=0.0)  # rate-distortion trade-off: loss = lmbda*255^2*MSE + bpp (CompressAI's scale); larger = more bits, less distortion
+    channels: int = Field(32, ge=1)  # hidden channels of the analysis/synthesis transforms (cost grows with its square)
+    latent_channels: int = Field(16, ge=1)  # channels of the quantised latent, each with its own entropy model
+    stages: int = Field(2, ge=1)  # stride-2 conv stages: the latent is 2^stages times smaller per side
+    kernel_size: int = Field(5, ge=1)  # conv kernel side in both transforms
+    gdn: bool = True  # GDN / inverse GDN between stages (Balle et al. 2016); false: leaky_relu
+    prior_filters: list[int] = Field(default_factory=lambda: [3, 3, 3])  # hidden widths of the per-channel factorised density (Balle et al. 2018, appendix 6.1)
+    prior: Literal["channel", "position"] = "channel"  # one density per latent channel (any image size), or per channel and latent position (fixed-size images, e.g. centred Fashion-MNIST)
+
+
 # ---- variational autoencoder (model.variational: true; models/variational.py, apps/vae)
 class VAEConfig(_Strict):
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs data.binarize), or gaussian with fixed std `sigma`
@@ -61,7 +73,7 @@ class VAEConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    kind: Literal["mlp", "conv"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images
+    kind: Literal["mlp", "conv", "codec"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
     depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
     width: int = Field(256, ge=1)  # hidden width used with `depth`
@@ -77,6 +89,7 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
     kernel_size: int = Field(3, ge=1)  # conv: kernel side
+    codec: CodecConfig = Field(default_factory=CodecConfig)  # model.kind=codec: transforms, entropy model and lambda
     variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
     vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
 
@@ -109,7 +122,7 @@ class TrainConfig(_Strict):
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
-    objective: Literal["auto", "mse", "bce", "elbo"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
+    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed

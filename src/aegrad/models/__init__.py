@@ -25,6 +25,8 @@ from aegrad.models.variational import Variational, gaussian_kl, log_likelihood, 
 # The variational family trains on the ELBO: register that objective whenever the model registry exists.
 import aegrad.apps.vae.objective  # noqa: E402,F401  isort: skip
 
+import aegrad.apps.compress  # noqa: E402,F401  registers model.kind=codec (apps/compress), last: it imports models.base
+
 __all__ = [
     "ActivationSpec",
     "Autoencoder",
