@@ -67,9 +67,18 @@ class VAEConfig(_Strict):
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs data.binarize), or gaussian with fixed std `sigma`
     sigma: float = Field(0.1, gt=0.0)  # gaussian: the decoder's fixed std, in model units
     beta: float = Field(1.0, ge=0.0)  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 gives the ELBO
-    warmup_steps: int = Field(0, ge=0)  # KL weight ramps linearly from 0 to beta over this many optimizer steps (Bowman et al. 2016)
+    kl_warmup_steps: int = Field(0, ge=0)  # KL weight ramps linearly from 0 to beta over this many optimizer steps (Bowman et al. 2016)
     free_bits: float = Field(0.0, ge=0.0)  # nats per latent dimension the KL may use unpenalised (Kingma et al. 2016)
     decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
+
+
+# ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
+class SeqConfig(_Strict):
+    cell: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time
+    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder (cost grows with its square per character)
+    embed: int = Field(64, ge=1)  # size of a symbol's embedding
+    vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
+    layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
 
 
 class ModelConfig(_Strict):

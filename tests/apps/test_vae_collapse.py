@@ -48,7 +48,7 @@ def test_top_remedy_brings_active_units_back(collapsed, tmp_path):
 
 
 def test_healthy_vae_gets_no_finding(tmp_path):
-    run = _train(tmp_path, "healthy", **{"model.vae.warmup_steps": 200})
+    run = _train(tmp_path, "healthy", **{"model.vae.kl_warmup_steps": 200})
     assert run.summary["test_active_units"] == 16
     assert collapse_findings(run.path) == []
 
@@ -68,5 +68,5 @@ def test_detector_on_synthetic_metrics_and_remedies_that_apply():
     names = [r["name"] for r in collapse_remedies(cfg)]
     assert names == ["free_bits", "kl_warmup", "weaker_decoder"]  # beta is already 1
     assert collapse_remedies(cfg)[-1]["patch"] == {"model.vae.decoder_widths": [16, 8]}
-    conv = {"model": {"latent": 10, "kind": "conv", "vae": {"beta": 2.0, "free_bits": 1.0, "warmup_steps": 100}}}
+    conv = {"model": {"latent": 10, "kind": "conv", "vae": {"beta": 2.0, "free_bits": 1.0, "kl_warmup_steps": 100}}}
     assert [r["name"] for r in collapse_remedies(conv)] == ["lower_beta"]

@@ -108,7 +108,7 @@ def test_elbo_terms_beta_warmup_and_free_bits():
     torch.testing.assert_close(t4["elbo"], t["elbo"])  # the logged ELBO keeps beta = 1
     fb = ELBO(VAEConfig(free_bits=10.0))(x, out)
     torch.testing.assert_close(fb["loss"], recon + 10.0 * 4)  # every dimension below the floor
-    warm = ELBO(VAEConfig(beta=2.0, warmup_steps=100))
+    warm = ELBO(VAEConfig(beta=2.0, kl_warmup_steps=100))
     assert warm.weight == 0.0
     warm.begin_step(25)
     torch.testing.assert_close(warm(x, out)["loss"], recon + 0.5 * kl_dims.sum())

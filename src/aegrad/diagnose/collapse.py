@@ -57,9 +57,9 @@ def _remedy_list() -> list[Remedy]:
         return None if beta is not None and beta <= 1.0 else {"model.vae.beta": 1.0}
 
     def warmup(cfg: RunConfig) -> Patch | None:
-        if cfg.get("model.vae.warmup_steps"):
+        if cfg.get("model.vae.kl_warmup_steps"):
             return None
-        return {"model.vae.warmup_steps": 1000}
+        return {"model.vae.kl_warmup_steps": 1000}
 
     def weaker_decoder(cfg: RunConfig) -> Patch | None:
         if cfg.get("model.kind") not in (None, "mlp") or cfg.get("model.vae.decoder_widths"):
@@ -130,7 +130,7 @@ def detect_posterior_collapse(
         evidence["kl_per_dim_nats"] = [_sig(k, 2) for k in kl_per_dim]
     if ratio is not None:
         evidence["mse_over_trivial"] = _sig(ratio)
-    for key in ("beta", "warmup_steps", "free_bits"):
+    for key in ("beta", "kl_warmup_steps", "free_bits"):
         if cfg.get(f"model.vae.{key}") is not None:
             evidence[key] = cfg.get(f"model.vae.{key}")
     severity = "error" if au[-1] == 0 or near_trivial else "warning"

@@ -9,7 +9,7 @@ against posterior collapse (apps/vae's detector proposes them as remedies):
 
     loss = recon + w_t * sum_j max(lambda, KL_j),   recon = -log p(x|z)
 
-with w_t = beta * min(1, t / warmup_steps) after t optimizer steps (KL warm-up,
+with w_t = beta * min(1, t / kl_warmup_steps) after t optimizer steps (KL warm-up,
 Bowman et al. 2016; beta-VAE, Higgins et al. 2017) and KL_j the batch-mean KL of
 latent dimension j floored at lambda = ``free_bits`` nats (Kingma et al. 2016, §C.8).
 Logged beside it: ``elbo`` (always with beta = 1 and no floor, so it stays a
@@ -60,10 +60,10 @@ class ELBO(Objective):
 
     def __init__(self, vae: VAEConfig) -> None:
         self.vae = vae
-        self.weight = kl_weight(vae.beta, vae.warmup_steps, 0)
+        self.weight = kl_weight(vae.beta, vae.kl_warmup_steps, 0)
 
     def begin_step(self, step: int) -> None:
-        self.weight = kl_weight(self.vae.beta, self.vae.warmup_steps, step)
+        self.weight = kl_weight(self.vae.beta, self.vae.kl_warmup_steps, step)
 
     def __call__(self, target: Tensor, outputs: dict[str, Tensor]) -> Terms:
         x = outputs.get("target", target)  # the binary draw the model scored, in training
