@@ -72,15 +72,6 @@ class VAEConfig(_Strict):
     decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
 
 
-# ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
-class SeqConfig(_Strict):
-    cell: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time
-    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder (cost grows with its square per character)
-    embed: int = Field(64, ge=1)  # size of a symbol's embedding
-    vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
-    layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
-
-
 class ModelConfig(_Strict):
     kind: Literal["mlp", "conv", "codec"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
