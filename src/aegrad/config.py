@@ -32,6 +32,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# ---- text (data.source=text, apps/text): lines as token ids under a vocabulary fitted on the training split
+class TextConfig(_Strict):
+    corpus: Literal["file", "fortunes", "wamerican"] = "file"  # file: data.path (a UTF-8 file, or a folder of them), a sample per line; fortunes / wamerican: the Debian packages' files
+    categories: list[str] | None = None  # fortunes: category files to read, their order giving labels 0, 1, ... (None: every category)
+    errors: Literal["strict", "replace", "skip"] = "strict"  # invalid UTF-8 in a file: strict stops naming the line; replace writes U+FFFD; skip drops the line (both counted, logged)
+    vocab_size: int = Field(128, ge=8)  # symbols, 4 specials included (<pad>=0, <bos>, <eos>, <unk>); the training split's most frequent characters fill the rest, others map to <unk>
+    long_lines: Literal["drop", "truncate"] = "drop"  # lines longer than data.max_len characters: left out (counted, logged) or cut
+    min_len: int = Field(1, ge=1)  # lines shorter than this many characters are left out
+
+
 class DataConfig(_Strict):
     source: DataSource = "digits"  # where samples come from (a registered data source)
     path: str | None = None  # file or folder for npy/csv/images/text; for IDX sets the only folder searched (and the download target)
@@ -46,8 +56,9 @@ class DataConfig(_Strict):
     image_size: int = Field(28, ge=4)  # images: side length every image is resized to
     grayscale: bool = True  # images: convert to one channel (False: RGB)
     download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
-    max_len: int = Field(64, ge=4)  # text: UTF-8 bytes per sample (lines are padded/truncated)
+    max_len: int = Field(64, ge=4)  # text: characters per line (tokens per sample); longer lines per data.text.long_lines
     binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled once; dynamic: test once, train re-sampled every batch (data/binarize.py)
+    text: TextConfig = Field(default_factory=TextConfig)  # data.source=text: corpus, vocabulary, invalid UTF-8 (apps/text)
 
 
 # ---- codec (model.kind=codec, apps/compress): a learned image codec trained on D + lambda*R
@@ -72,8 +83,17 @@ class VAEConfig(_Strict):
     decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
 
 
+# ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
+class SeqConfig(_Strict):
+    cell: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time
+    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder (cost grows with its square per character)
+    embed: int = Field(64, ge=1)  # size of a symbol's embedding
+    vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
+    layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
+
+
 class ModelConfig(_Strict):
-    kind: Literal["mlp", "conv", "codec"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress)
+    kind: Literal["mlp", "conv", "codec", "seq"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress); seq: recurrent sequence autoencoder for text (apps/text)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
     depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
     width: int = Field(256, ge=1)  # hidden width used with `depth`
@@ -92,6 +112,7 @@ class ModelConfig(_Strict):
     codec: CodecConfig = Field(default_factory=CodecConfig)  # model.kind=codec: transforms, entropy model and lambda
     variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
     vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
+    seq: SeqConfig = Field(default_factory=SeqConfig)  # model.kind=seq: cell, hidden size, embedding, vocabulary (apps/text)
 
     def hidden_widths(self) -> list[int]:
         """The encoder's hidden widths after `depth` is taken into account."""
@@ -122,7 +143,7 @@ class TrainConfig(_Strict):
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
-    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
+    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed
@@ -157,7 +178,13 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Config:
         if self.data.source in ("npy", "csv", "images", "text") and self.data.path is None:
-            raise ValueError(f"data.path is required for data.source={self.data.source}")
+            if not (self.data.source == "text" and self.data.text.corpus != "file"):
+                raise ValueError(f"data.path is required for data.source={self.data.source}")
+        # ---- text (apps/text): the model's vocabulary is the data's unless set
+        if self.model.kind == "seq" and self.model.seq.vocab_size is None:
+            self.model.seq.vocab_size = self.data.text.vocab_size
+        if self.model.kind == "seq" and self.data.source == "text" and self.model.seq.vocab_size != self.data.text.vocab_size:
+            raise ValueError("model.seq.vocab_size must equal data.text.vocab_size (or be left unset)")
         if self.train.noise == "masking" and self.train.noise_level > 1:
             raise ValueError(f"train.noise_level is the masked fraction for noise=masking: 0..1, got {self.train.noise_level}")
         if (self.data.labels_path is not None or self.data.label_column is not None) and self.data.source not in (

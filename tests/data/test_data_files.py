@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from aegrad.config import DataConfig
-from aegrad.data import decode_lines, encode_lines, load_dataset
+from aegrad.data import load_dataset
 from aegrad.errors import UserError
 
 
@@ -174,25 +174,3 @@ def test_image_folder_errors(tmp_path):
     _png(tmp_path / "ok.png", 1)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     expect_error("cannot read image .*broken.png", source="images", path=str(tmp_path))
-
-
-# ---------------------------------------------------------------- text
-
-
-def test_text_lines_as_bytes(tmp_path):
-    lines = ["hello world", "", "autoencoders", "naïve café", "a line that is much longer than sixteen bytes"]
-    (tmp_path / "t.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ds = load(source="text", path=str(tmp_path / "t.txt"), max_len=16, test_fraction=0.25)
-    assert ds.sample_shape == (16,) and not ds.is_image and ds.train_y is None
-    assert len(ds.train_x) + len(ds.test_x) == 4  # the blank line is dropped
-    decoded = set(decode_lines(torch.cat([ds.train_x, ds.test_x]).numpy()))
-    assert decoded == {"hello world", "autoencoders", "naïve café", "a line that is m"}
-    assert encode_lines(["AB"], 4).tolist() == [[65, 66, 0, 0]]
-
-
-def test_text_errors(tmp_path):
-    expect_error("text file not found", source="text", path=str(tmp_path / "none.txt"))
-    (tmp_path / "one.txt").write_text("only one line\n\n")
-    expect_error("at least 2 samples", source="text", path=str(tmp_path / "one.txt"))
-    (tmp_path / "bin.txt").write_bytes(b"ok\n\xff\xfe\xfd\n")
-    expect_error("not UTF-8", source="text", path=str(tmp_path / "bin.txt"))

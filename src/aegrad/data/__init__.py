@@ -7,7 +7,6 @@
 
 from aegrad.data.base import SourceData, list_sources, register_source
 from aegrad.data.dataset import Dataset, load_dataset
-from aegrad.data.files import decode_lines, encode_lines
 from aegrad.data.idx import read_idx, write_idx
 from aegrad.data.normalize import Normalizer
 
@@ -15,8 +14,6 @@ __all__ = [
     "Dataset",
     "Normalizer",
     "SourceData",
-    "decode_lines",
-    "encode_lines",
     "list_sources",
     "load_dataset",
     "read_idx",

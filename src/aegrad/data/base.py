@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from aegrad.config import DataConfig
+from aegrad.data.normalize import Normalizer
 from aegrad.errors import UserError
 from aegrad.registry import Registry
 
@@ -27,6 +28,9 @@ class SourceData:
     is_image: bool  # x is (N, C, H, W)
     test_x: np.ndarray | None = None
     test_y: np.ndarray | None = None
+    # A source that encodes its samples itself (text: token ids under a vocabulary fitted on its own
+    # training split) gives that fitted transform here: the ids stay int64 and are never normalised.
+    encoded: Normalizer | None = None
 
 
 SourceFn = Callable[[DataConfig, int], SourceData]

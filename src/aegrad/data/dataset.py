@@ -26,7 +26,7 @@ _SPLIT, _LIMIT, _TEST_LIMIT = 1, 2, 3
 class Dataset:
     """A dataset held in memory as tensors; the training loop batches it by index."""
 
-    train_x: Tensor  # float32 (N, *sample_shape), already normalised
+    train_x: Tensor  # float32 (N, *sample_shape), already normalised (int64 token ids for data.source=text)
     test_x: Tensor  # float32 (M, *sample_shape), normalised with the training split's statistics
     train_y: Tensor | None  # int64 (N,) labels when the source has them
     test_y: Tensor | None
@@ -110,11 +110,17 @@ def load_dataset(cfg: DataConfig, seed: int) -> Dataset:
     train_x, train_y = _take(train, subset(len(train[0]), cfg.limit, seed, _LIMIT))
     test_x, test_y = _take(test, subset(len(test[0]), cfg.test_limit, seed, _TEST_LIMIT))
 
-    tx, vx = _to_x(train_x), _to_x(test_x)
-    normalizer = Normalizer(cfg.normalize).fit(tx)
+    if data.encoded is not None:  # token ids (data.source=text): int64, the source's fitted vocabulary
+        tx, vx = _to_y(train_x), _to_y(test_x)
+        normalizer = data.encoded
+    else:
+        tx, vx = _to_x(train_x), _to_x(test_x)
+        normalizer = Normalizer(cfg.normalize).fit(tx)
+        normalizer.transform_(tx)  # in place: no second full-size copy of the data
+        normalizer.transform_(vx)
     dataset = Dataset(
-        train_x=normalizer.transform_(tx),  # in place: no second full-size copy of the data
-        test_x=normalizer.transform_(vx),
+        train_x=tx,
+        test_x=vx,
         train_y=_to_y(train_y),
         test_y=_to_y(test_y),
         sample_shape=tuple(tx.shape[1:]),

@@ -1,4 +1,4 @@
-"""Sources for the user's own data: .npy/.csv arrays, a folder of images, a text file."""
+"""Sources for the user's own data: .npy/.csv arrays, a folder of images (text files: apps/text/source.py)."""
 
 from __future__ import annotations
 
@@ -179,36 +179,3 @@ def images(cfg: DataConfig, seed: int) -> SourceData:
         y = np.array([index[parts[0]] for parts in rel], dtype=np.int64)
     check_samples(x, str(folder))
     return SourceData(x=x, y=y, is_image=True)
-
-
-# ---------------------------------------------------------------- text
-
-
-def encode_lines(lines: list[str], max_len: int) -> np.ndarray:
-    """UTF-8 bytes of each line, zero-padded or truncated to `max_len`: (N, max_len) uint8."""
-    out = np.zeros((len(lines), max_len), dtype=np.uint8)
-    for i, line in enumerate(lines):
-        data = line.encode("utf-8")[:max_len]
-        out[i, : len(data)] = np.frombuffer(data, dtype=np.uint8)
-    return out
-
-
-def decode_lines(values: np.ndarray) -> list[str]:
-    """Inverse of `encode_lines` for (N, L) values in byte units (e.g. a reconstruction, rounded)."""
-    codes = np.clip(np.rint(np.asarray(values, dtype=np.float64)), 0, 255).astype(np.uint8)
-    # Trailing zeros are padding; a truncated multi-byte character decodes as U+FFFD.
-    return [row.tobytes().rstrip(b"\0").decode("utf-8", errors="replace") for row in codes]
-
-
-@register_source("text")
-def text(cfg: DataConfig, seed: int) -> SourceData:
-    """Non-blank lines of a UTF-8 text file, each as byte values 0..255 in `max_len` slots."""
-    path = _open_file(require_path(cfg, "a UTF-8 text file, one sample per line"), "text file")
-    try:
-        lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n")]
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path} is not UTF-8 text: {err.reason} at byte {err.start}") from None
-    lines = [line for line in lines if line.strip()]  # blank lines carry nothing to reconstruct
-    x = encode_lines(lines, cfg.max_len)
-    check_samples(x, str(path))
-    return SourceData(x=x, y=None, is_image=False)

@@ -26,6 +26,7 @@ from aegrad.models.variational import Variational, gaussian_kl, log_likelihood, 
 import aegrad.apps.vae.objective  # noqa: E402,F401  isort: skip
 
 import aegrad.apps.compress  # noqa: E402,F401  registers model.kind=codec (apps/compress), last: it imports models.base
+import aegrad.apps.text  # noqa: E402,F401  registers model.kind=seq, objective masked_ce, data.source=text (apps/text)
 
 __all__ = [
     "ActivationSpec",

@@ -46,9 +46,9 @@ def reconstruction_arrays(model: torch.nn.Module, data: Dataset, count: int = 8)
 
 
 def write_reconstructions(run_dir: Path, model: torch.nn.Module, data: Dataset, count: int = 8) -> None:
-    """Write RUN_DIR/reconstructions.npz atomically (nothing when the test split is empty)."""
-    if len(data.test_x) == 0 or count < 1:
-        return
+    """Write RUN_DIR/reconstructions.npz atomically (nothing when the test split is empty or holds token ids)."""
+    if len(data.test_x) == 0 or count < 1 or not data.test_x.is_floating_point():
+        return  # token ids (data.source=text) have no x_hat to draw
     buf = io.BytesIO()
     np.savez(buf, **reconstruction_arrays(model, data, count))
     atomic_write_bytes(Path(run_dir) / RECONSTRUCTIONS, buf.getvalue())

@@ -31,20 +31,26 @@ def evaluate_terms(model: torch.nn.Module, x: Tensor, objective: Objective | Non
     model.eval()
     sq = torch.zeros((), dtype=torch.float64, device=x.device)
     sums: dict[str, Tensor] = {}
+    recon = True  # token models (model.kind=seq) output logits, no x_hat: their mse is nan, their terms say how they do
     for i in range(0, len(x), EVAL_BATCH):
         xb = x[i : i + EVAL_BATCH]
         out = model(xb)
-        sq += F.mse_loss(out["x_hat"].float(), xb, reduction="sum").double()
+        recon = "x_hat" in out
+        if recon:
+            sq += F.mse_loss(out["x_hat"].float(), xb, reduction="sum").double()
         if objective is not None:
             for k, v in objective(xb, out).items():
                 sums[k] = sums.get(k, 0.0) + v.double() * len(xb)
     model.train(was_training)
     n = max(1, len(x))
-    return {"mse": float(sq) / max(1, x.numel()), **{k: float(v) / n for k, v in sums.items() if k != "mse"}}
+    mse = float(sq) / max(1, x.numel()) if recon else math.nan
+    return {"mse": mse, **{k: float(v) / n for k, v in sums.items() if k != "mse"}}
 
 
 def trivial_mse(data: Dataset) -> float:
     """Test MSE of predicting the per-feature training mean: the bar any model must beat."""
+    if not data.train_x.is_floating_point():  # token ids (data.source=text): no mean to predict
+        return math.nan
     mean = data.train_x.mean(dim=0, keepdim=True)
     return float(((data.test_x - mean) ** 2).mean())
 

@@ -1,0 +1,42 @@
+"""``data.source: text``: lines as token ids (int64, (N, max_len), 0 = padding) under a vocabulary fitted on the training split.
+
+The source splits the lines itself (the same seeded split every source gets, data/dataset.split),
+so the vocabulary sees training lines only; test lines' unseen characters become ``<unk>``.
+The fitted ``Vocabulary`` rides in ``SourceData.encoded``: ``load_dataset`` then keeps the ids
+as int64, never normalises them, and the loop saves the vocabulary with the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aegrad.apps.text.corpora import read_corpus
+from aegrad.apps.text.vocab import Vocabulary
+from aegrad.config import DataConfig
+from aegrad.data.base import SourceData, register_source
+from aegrad.data.dataset import split
+from aegrad.errors import UserError
+
+
+@register_source("text")
+def text(cfg: DataConfig, seed: int) -> SourceData:
+    """Lines of data.text.corpus, split, a character vocabulary built on the training lines, ids padded to max_len."""
+    corpus = read_corpus(cfg)
+    if len(corpus.lines) < 2:
+        raise UserError(f"data.source=text: need at least 2 lines to split into train and test, got {len(corpus.lines)} "
+                        f"(lines longer than data.max_len={cfg.max_len} are left out unless data.text.long_lines=truncate)")
+    train, test = split(len(corpus.lines), cfg.test_fraction, seed)
+    vocab = Vocabulary.build([corpus.lines[i] for i in train], cfg.text.vocab_size)
+    ids = vocab.encode(corpus.lines, cfg.max_len)
+    y = None if corpus.labels is None else np.asarray(corpus.labels, dtype=np.int64)
+    return SourceData(
+        x=ids[train], y=None if y is None else y[train], is_image=False,
+        test_x=ids[test], test_y=None if y is None else y[test], encoded=vocab,
+    )
+
+
+def line_split(cfg: DataConfig, seed: int) -> tuple[list[str], list[str]]:
+    """(train lines, test lines) exactly as the source splits them (before data.limit / test_limit)."""
+    corpus = read_corpus(cfg)
+    train, test = split(len(corpus.lines), cfg.test_fraction, seed)
+    return [corpus.lines[i] for i in train], [corpus.lines[i] for i in test]
