@@ -9,6 +9,7 @@ The public API, re-exported here and nowhere else::
 """
 
 from aegrad.api import train, write_report
+from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
 from aegrad.data import Dataset, list_sources, load_dataset
 from aegrad.diagnose import GradientMonitor, diagnose, format_findings
@@ -32,10 +33,12 @@ __all__ = [
     "Run",
     "UserError",
     "apply_overrides",
+    "collapse_findings",
     "create_model",
     "diagnose",
     "evaluate_run",
     "format_findings",
+    "iwae_bounds",
     "list_activations",
     "list_inits",
     "list_models",
@@ -45,6 +48,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "load_run",
+    "sample_prior",
     "save_model",
     "train",
     "with_overrides",

@@ -7,7 +7,18 @@ the posterior-collapse detector lives in aegrad/diagnose/collapse.py
 (``collapse_findings(run_dir)`` here runs it on a run directory, with the per-dimension KL).
 """
 
+from aegrad.apps.vae.diagnosis import collapse_findings
+from aegrad.apps.vae.generate import interpolate, sample_prior
 from aegrad.apps.vae.iwae import iwae_bounds
 from aegrad.apps.vae.objective import ELBO, active_units, kl_weight, latent_kl
 
-__all__ = ["ELBO", "active_units", "iwae_bounds", "kl_weight", "latent_kl"]
+__all__ = [
+    "ELBO",
+    "active_units",
+    "collapse_findings",
+    "interpolate",
+    "iwae_bounds",
+    "kl_weight",
+    "latent_kl",
+    "sample_prior",
+]

@@ -7,12 +7,13 @@ from typing import Any
 
 from aegrad.apps.vae.objective import latent_kl
 from aegrad.data import load_dataset
-from aegrad.diagnose.collapse import detect_posterior_collapse
 from aegrad.run import load_run
 
 
 def collapse_findings(run_dir: str | Path) -> list[dict[str, Any]]:
     """`detect_posterior_collapse` over a VAE run's metrics, with the final KL per dimension as evidence ([] for other runs)."""
+    from aegrad.diagnose.collapse import detect_posterior_collapse  # here: diagnose imports models, which import this package
+
     run = load_run(run_dir)
     if not run.config.model.variational:
         return []
