@@ -89,3 +89,15 @@ def test_library_functions_and_tile():
     assert grid.shape == (3 * 4 + 2, 2 * 4 + 2, 3) and grid[2, 2, 0] == 128
     with pytest.raises(UserError, match="image grids"):
         tile(np.zeros((2, 10), dtype=np.float32).reshape(2, 10, 1, 1)[:, :, 0], cols=1)
+
+
+def test_generation_artifacts_callback_writes_what_the_commands_write(tmp_path):
+    from aegrad.apps.vae.callback import GenerationArtifacts
+
+    out = tmp_path / "run"
+    aegrad.train(aegrad.load_config(overrides=OVERRIDES), out=out, report=False, callbacks=[GenerationArtifacts(out, n=9)])
+    made = {p.name for p in out.iterdir()}
+    assert {"samples.png", "samples.npz", "interpolation.png", "interpolation.npz"} <= made
+    grid = np.load(out / "samples.npz")["images"]
+    assert main(["sample", str(out), "-n", "9", "--out", str(tmp_path / "cli.png")]) == 0
+    assert np.array_equal(np.load(tmp_path / "cli.npz")["images"], grid)
