@@ -40,6 +40,7 @@ from torch import Tensor
 from torch.nn.modules import module as _module  # its global forward-hook registries
 
 from aegrad.config import Config
+from aegrad.models.activations import activation_name, get_activation
 from aegrad.models.blocks import Block
 from aegrad.models.mlp import MLPAutoencoder
 from aegrad.train.objectives import Terms
@@ -53,19 +54,15 @@ _ONEDNN_OK: dict[torch.dtype, bool] = {}  # the probe's verdict per dtype, once 
 # train.precision -> the dtype the step computes in
 _COMPUTE = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
-# activation module type -> name the step knows; all are computed in place and differentiated from their output
-_ACTIVATIONS: dict[type[nn.Module], str] = {
-    nn.ReLU: "relu",
-    nn.LeakyReLU: "leaky_relu",
-    nn.Sigmoid: "sigmoid",
-    nn.Tanh: "tanh",
-}
+# the registered activations (models/activations.py) the step has kernels for: each is computed in
+# place and differentiated from its output
+KERNELS = ("relu", "leaky_relu", "sigmoid", "tanh")
 
 
 @dataclass(frozen=True)
 class _Stage:
     linear: nn.Linear
-    act: str | None  # a key's value of _ACTIVATIONS, or None for a bare linear
+    act: str | None  # one of KERNELS, or None for a bare linear
     slope: float = 0.0  # leaky_relu's negative slope
     act_module: nn.Module | None = None
 
@@ -80,8 +77,8 @@ def _stage(block: nn.Module) -> _Stage | None:
         return None
     if act is None:
         return _Stage(layer, None)
-    name = _ACTIVATIONS.get(type(act))
-    if name is None:
+    name = activation_name(act)
+    if name not in KERNELS or type(act) is not get_activation(name).module:
         return None
     slope = float(act.negative_slope) if isinstance(act, nn.LeakyReLU) else 0.0
     return _Stage(layer, name, slope, act)
