@@ -144,7 +144,7 @@ def _run_dirs(paths: list[str]) -> list[Path]:
     return out
 
 
-def test_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
+def split_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
     """The run's test split as uint8 images (C, H, W), pixels as the data source read them."""
     import torch
 
@@ -158,32 +158,36 @@ def test_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
 
 
 def cmd_rd(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    main_rd(args.runs, Path(args.out), args.limit, args.quick)
+    return 0
+
+
+def main_rd(run_paths: list[str], out: Path, limit: int | None = None, quick: bool = False) -> dict[str, Any]:
+    """Evaluate codec runs (one per lambda) against the Pillow codecs; write rd.json/csv and plots; print the table."""
     from aegrad.apps.compress import rd
     from aegrad.apps.compress.codec import ImageCodec
     from aegrad.apps.compress.plot import plot_rd
     from aegrad.run import atomic_write_text, load_run, write_json
 
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
-    runs = _run_dirs(args.runs)
-    datas = {json.dumps(load_run(r).config.data.model_dump(mode="json"), sort_keys=True) for r in runs}
-    if len(datas) > 1:
+    runs = _run_dirs(run_paths)
+    configs = [load_run(r).config for r in runs]
+    if len({json.dumps(c.data.model_dump(mode="json"), sort_keys=True) for c in configs}) > 1:
         raise UserError("the runs were trained on different data settings; rd compares codecs on one test set")
-    images = test_images(runs[0], args.limit)
-    codecs = []
-    for r in runs:
-        codec = ImageCodec.from_run(r)
-        codecs.append((f"lambda={load_run(r).config.model.codec.lmbda:g}", codec))
-    codecs.sort(key=lambda lc: float(lc[0].split("=")[1]))
-    result = rd.evaluate(codecs, images, quick=args.quick)
-    result["runs"] = [str(r) for r in runs]
-    out = Path(args.out)
+    if any(c.model.kind != "codec" for c in configs):
+        raise UserError("every run given to rd must be trained with model.kind=codec")
+    images = split_images(runs[0], limit)
+    order = sorted(range(len(runs)), key=lambda i: configs[i].model.codec.lmbda)
+    codecs = [(f"lambda={configs[i].model.codec.lmbda:g}", ImageCodec.from_run(runs[i])) for i in order]
+    result = rd.evaluate(codecs, images, quick=quick)
+    result["runs"] = [str(runs[i]) for i in order]
     write_json(out / "rd.json", result)
     atomic_write_text(out / "rd.csv", _csv(result["points"]))
     plot_rd(result, out)
     print(format_rd(result))
     print(f"wrote {out}/rd.json, rd.csv, rd_psnr.png, rd_ssim.png")
-    return 0
+    return result
 
 
 def _csv(points: list[dict[str, Any]]) -> str:
