@@ -9,6 +9,8 @@ The public API, re-exported here and nowhere else::
 """
 
 from aegrad.api import train, write_report
+from aegrad.apps.anomaly import AutoencoderOutlierDetector
+from aegrad.apps.probe import AutoencoderTransformer
 from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
 from aegrad.data import Dataset, list_sources, load_dataset
@@ -25,6 +27,8 @@ from aegrad.apps.compress.codec import ImageCodec  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoencoderOutlierDetector",
+    "AutoencoderTransformer",
     "Callback",
     "Config",
     "Dataset",
