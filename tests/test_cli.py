@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -22,7 +23,8 @@ def test_presets_command():
     proc = run_cli("presets")
     assert proc.returncode == 0
     names = [ln.split()[0] for ln in proc.stdout.splitlines()]
-    assert names == sorted(["digits-mlp", "fashion-conv", "fashion-mlp", "seed-reference"])
+    assert names == sorted(names)
+    assert set(names) >= {"digits-mlp", "fashion-conv", "fashion-mlp", "seed-reference"}  # others add theirs
 
 
 @pytest.mark.parametrize(
@@ -97,3 +99,64 @@ def test_train_eval_diagnose_report_rerun(tmp_path):
 def test_missing_run_dir():
     _assert_user_error(run_cli("eval", "/nonexistent/run"), "run directory not found")
     _assert_user_error(run_cli("diagnose", "/nonexistent/run"), "run directory not found")
+
+
+# ---- usage errors, the summary, torchrun (in-process: no training needed)
+
+
+def test_usage_errors_name_the_right_help(capsys):
+    from aegrad.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["tran"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("(see `aegrad --help`)") and "aegrad aegrad" not in err
+    with pytest.raises(SystemExit):
+        main(["train", "--preset", "digits-mlp", "--config", "x.yaml"])
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("(see `aegrad train --help`)") and len(err.strip().splitlines()) == 1
+
+
+def _fake_run(tmp_path):
+    from types import SimpleNamespace
+
+    summary = {"test_mse": 0.0123456789, "trivial_mse": 0.07, "test_over_trivial": 0.17636684, "psnr": 21.5,
+               "epochs": 3, "steps": 1200, "samples_per_s": 95192.34, "wall_s": 2.5, "stop_reason": "completed"}
+    return SimpleNamespace(path=tmp_path / "run", summary=summary, findings={"healthy": True, "findings": []})
+
+
+def test_train_summary_json_table_and_plain(tmp_path, capsys):
+    from aegrad.cli import print_train_summary
+
+    run = _fake_run(tmp_path)
+    print_train_summary(run, as_json=True)
+    doc = json.loads(capsys.readouterr().out)  # one JSON object, nothing else
+    assert doc["run"] == str(run.path) and doc["test_mse"] == 0.0123457 and doc["steps"] == 1200
+    assert doc["findings"] == {"healthy": True, "findings": []} and doc["stop_reason"] == "completed"
+    print_train_summary(run, table=True)
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"run: {run.path}"
+    rows = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in out.splitlines() if ln.count("│") == 3}
+    assert "metric" in out and "value" in out  # the header
+    assert rows["test_mse"] == "0.0123457" and rows["steps"] == "1,200" and len(rows) == 8
+    assert rows["samples_per_s"] == "95192.3" and out.rstrip().endswith("healthy: no gradient-health findings")
+    print_train_summary(run)  # piped: the path, then the metrics as JSON, then the findings
+    out = capsys.readouterr().out
+    body = out.split("\n", 1)[1].rsplit("healthy:", 1)[0]
+    assert json.loads(body)["psnr"] == 21.5
+
+
+def test_only_rank_0_prints(tmp_path, monkeypatch, capsys):
+    import aegrad.api
+    dist = importlib.import_module("aegrad.train.distributed")
+    from aegrad.cli import main
+
+    monkeypatch.setattr(aegrad.api, "train", lambda *a, **k: _fake_run(tmp_path))
+    args = ["train", "--set", "train.compile=true", "--out", str(tmp_path / "r")]
+    monkeypatch.setattr(dist, "is_rank0", lambda: False)
+    assert main(args) == 0 and capsys.readouterr().out == ""
+    assert main([*args, "--quiet"]) == 0 and capsys.readouterr().out == ""
+    monkeypatch.setattr(dist, "is_rank0", lambda: True)
+    assert main([*args, "--quiet"]) == 0 and capsys.readouterr().out == f"{tmp_path / 'run'}\n"
+    assert main([*args, "--json"]) == 0 and json.loads(capsys.readouterr().out)["run"] == str(tmp_path / "run")

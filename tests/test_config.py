@@ -121,3 +121,16 @@ def test_literals_match_registries():
     assert sorted(typing.get_args(c.Schedule)) == sorted(list_schedules())
     kind = Config.model_fields["model"].annotation.model_fields["kind"].annotation
     assert sorted(typing.get_args(kind)) == sorted(list_models())
+
+
+def test_zscore_targets_under_a_sigmoid_output_are_refused():
+    from aegrad.config import list_presets
+
+    with pytest.raises(UserError) as err:
+        load_config(overrides={"data.normalize": "zscore"})  # the default output is sigmoid
+    msg = str(err.value)
+    assert "\n" not in msg and "model.output=identity" in msg and "data.normalize=minmax" in msg
+    assert load_config(overrides={"data.normalize": "zscore", "model.output": "identity"}).data.normalize == "zscore"
+    assert load_config(overrides={"data.normalize": "minmax"}).model.output == "sigmoid"
+    for name in list_presets():  # every preset is a valid pairing
+        load_config(preset=name)

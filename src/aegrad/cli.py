@@ -30,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line + exit 2 (argparse already exits 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"aegrad: error: {message} (see `aegrad {self.prog.split()[-1]} --help`)\n")
+        # self.prog is "aegrad" for the top level and "aegrad train" for a subcommand
+        self.exit(2, f"aegrad: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--out", help="run directory (default runs/<preset>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
+    p.add_argument("--quiet", action="store_true", help="print only the run directory (no progress bar or summary)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object (run, metrics, findings)")
     p.add_argument("--no-report", action="store_true", help="skip plots and report.html")
 
     p = sub.add_parser("eval", help="test-split metrics of a run, as JSON")
@@ -86,7 +88,6 @@ def _load_cfg(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from aegrad.api import train
-    from aegrad.diagnose import format_findings
     from aegrad.run import load_run
 
     if args.resume:
@@ -106,21 +107,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stdout.isatty()
     callbacks = [_RichProgress()] if show else []
     run = train(cfg, out=args.out, resume=args.resume, report=not args.no_report, callbacks=callbacks)
+    from aegrad.train.distributed import is_rank0
+
+    if not is_rank0():
+        return 0  # under torchrun every rank trains; rank 0 alone prints
     if args.quiet:
         print(run.path)
         return 0
-    s = run.summary
-    print(f"run: {run.path}")
-    keys = ("test_mse", "trivial_mse", "test_over_trivial", "psnr", "epochs", "steps", "samples_per_s", "wall_s")
-    print(json.dumps({k: _round(s.get(k)) for k in keys}, indent=2))
-    if s.get("stop_reason", "completed") != "completed":
-        print(s["stop_reason"])
-    print(format_findings(run.findings))
+    print_train_summary(run, as_json=args.json, table=sys.stdout.isatty())
     return 0
+
+
+# ---- the summary `aegrad train` prints: a rich table on a terminal, JSON with --json (or when piped)
+
+SUMMARY_KEYS = ("test_mse", "trivial_mse", "test_over_trivial", "psnr", "epochs", "steps", "samples_per_s", "wall_s")
 
 
 def _round(v: Any) -> Any:
     return float(f"{v:.6g}") if isinstance(v, float) else v
+
+
+def print_train_summary(run: Any, as_json: bool = False, table: bool = False) -> None:
+    """The run's path, metrics, stop reason and findings: one JSON object, a rich table, or plain text + JSON."""
+    from aegrad.diagnose import format_findings
+
+    s = run.summary
+    metrics = {k: _round(s.get(k)) for k in SUMMARY_KEYS}
+    stop = s.get("stop_reason", "completed")
+    if as_json:
+        print(json.dumps({"run": str(run.path), **metrics, "stop_reason": stop, "findings": run.findings}, indent=2))
+        return
+    print(f"run: {run.path}")
+    if table:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("metric", "value")
+        t.columns[1].justify = "right"
+        for k, v in metrics.items():
+            t.add_row(k, "—" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:.6g}")
+        Console().print(t)
+    else:
+        print(json.dumps(metrics, indent=2))
+    if stop != "completed":
+        print(stop)
+    print(format_findings(run.findings))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -196,6 +196,12 @@ class Config(_Strict):
             raise ValueError("model.channels must list at least one stage for model.kind=conv")
         if self.model.depth is None and not self.model.widths:
             raise ValueError("model.widths must list at least one width (or set model.depth)")
+        # ---- targets the output can reach: z-scores lie outside a sigmoid's (0, 1) (measured: 0.87x trivial, "healthy")
+        if self.data.normalize == "zscore" and self.model.output == "sigmoid":
+            raise ValueError(
+                "data.normalize=zscore gives targets outside model.output=sigmoid's (0, 1) range, so they cannot "
+                "be reconstructed; set model.output=identity or data.normalize=minmax"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -150,3 +150,52 @@ def test_one_formatter_for_configs_and_specs():
     except Exception as e:  # noqa: BLE001
         msg = format_validation_error(e, Spec, "spec", hidden=("quick_applied", "source_dir"))
     assert "quick_applied" not in msg and "source_dir" not in msg and "threshold" in msg
+
+
+# ---------------------------------------------------------------- remedies in words for a hand-built model
+
+
+def _vanishing_records():
+    return [_rec(10 * i, layers=("0", "2", "4"), rms=(1e-9, 1e-5, 1e-3)) for i in range(1, 9)]
+
+
+def test_remedies_in_words_when_aegrad_did_not_build_the_model():
+    from aegrad.diagnose import format_findings
+
+    words = diagnose(_vanishing_records(), trivial_mse=0.1, test_mse=0.1, patches=False)
+    flags = diagnose(_vanishing_records(), trivial_mse=0.1, test_mse=0.1)
+    assert [f["kind"] for f in words["findings"]] == [f["kind"] for f in flags["findings"]]  # same diagnosis
+    top = words["findings"][0]["remedies"][0]
+    assert "patch" not in top and top["name"] == flags["findings"][0]["remedies"][0]["name"] == "relu_kaiming"
+    assert top["action"] == ("use ReLU (torch.nn.ReLU) as the hidden activation; initialise the weights with "
+                             "He (Kaiming) normal initialisation (torch.nn.init.kaiming_normal_)")
+    text = format_findings(words)
+    assert "--set" not in text and "try: use ReLU (torch.nn.ReLU)" in text
+    assert "try: --set model.activation=relu --set model.init=kaiming_normal" in format_findings(flags)
+
+
+def test_the_monitor_says_remedies_in_words_unless_given_an_aegrad_config():
+    from aegrad.diagnose import GradientMonitor
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 4))
+    for config, key in ((None, "action"), ({"model": {"activation": "sigmoid"}}, "patch")):
+        mon = GradientMonitor(net, config=config)
+        mon._records = _vanishing_records()  # the windows a deep sigmoid net's training syncs
+        remedies = mon.findings(trivial_mse=0.1, test_mse=0.1)["findings"][0]["remedies"]
+        assert all(set(r) == {key, "why", "name"} for r in remedies), remedies
+        mon.close()
+
+
+def test_every_remedy_patch_has_words():
+    from aegrad.diagnose.remedies import KEY_WORDS, REMEDIES, RunConfig, describe_patch
+
+    cfg = RunConfig({"model": {"activation": "sigmoid", "init": "default", "depth": 8, "init_gain": 3.0,
+                               "bias_init": -1.0, "norm": "none"}, "train": {"lr": 0.01, "optimizer": "sgd"},
+                     "data": {"normalize": "none"}})
+    for name in REMEDIES.names():
+        patch = REMEDIES.get(name).patch(cfg)
+        if patch is None or any(k.startswith("model.codec") for k in patch):
+            continue  # an application's remedy for its own config section: said as "set KEY to VALUE"
+        assert set(patch) <= set(KEY_WORDS), (name, patch)
+        assert "--set" not in describe_patch(patch) and "model." not in describe_patch(patch)
+    assert describe_patch({"train.lr": 0.0001, "x.y": 2}) == "set the learning rate to 0.0001; set x.y to 2"

@@ -27,7 +27,18 @@ from aegrad.diagnose import GradientMonitor
 from aegrad.diagnose.remedies import format_patch
 from aegrad.errors import UserError
 from aegrad.report import render_run_report, write_plots, write_report, write_run_report
-from aegrad.run import CONFIG, FINDINGS, GRADIENTS, METRICS, PLOTS, RECONSTRUCTIONS, REPORT, SUMMARY, WEIGHTS, write_json
+from aegrad.run import (
+    CONFIG,
+    FINDINGS,
+    GRADIENTS,
+    METRICS,
+    PLOTS,
+    RECONSTRUCTIONS,
+    REPORT,
+    SUMMARY,
+    WEIGHTS,
+    write_json,
+)
 from aegrad.train.artifacts import write_reconstructions
 
 SUMMARY_VALUES = {

@@ -12,6 +12,9 @@ the format); it runs every registered detector and returns the findings.json obj
                    "explanation": "...",
                    "remedies": [{"patch": {"model.activation": "leaky_relu"}, "why": "...", "name": "..."}]}]}
 
+With ``patches=False`` (a model aegrad did not build) each remedy holds ``"action"``, the
+patch in words ("use LeakyReLU (torch.nn.LeakyReLU) as the hidden activation"), instead of ``"patch"``.
+
 A verdict joins gradient evidence to the loss measured against the trivial baseline (predicting
 the training mean): vanishing gradients, a learning rate too small, and depth that hurts with
 healthy gradients are different findings. "Sustained" means: true in at least half of the
@@ -35,7 +38,8 @@ import numpy as np
 from aegrad.diagnose.kinds import Kind, Severity, Target
 from aegrad.diagnose.records import final_layout
 from aegrad.diagnose.collapse import detect_posterior_collapse
-from aegrad.diagnose.remedies import RunConfig, format_patch, remedies_for
+from aegrad.diagnose.through_time import detect_vanishing_through_time
+from aegrad.diagnose.remedies import RunConfig, describe_patch, format_patch, remedies_for
 from aegrad.models.activations import DYING_UNITS, SATURATING_UNITS, UNBOUNDED_UNITS
 from aegrad.registry import Registry
 
@@ -119,7 +123,9 @@ class RunView:
         trivial_mse: float | None,
         test_mse: float | None,
         config: Any,
+        patches: bool = True,
     ) -> None:
+        self.patches = patches  # remedies as config patches (an aegrad model) or in words (any other model)
         self.records = final_layout(records)
         layers = self.records[-1]["layers"] if self.records else []
         self.layers: list[str] = list(layers)
@@ -151,7 +157,7 @@ class RunView:
         first = next((i for i, n in enumerate(self.nonfinite) if n), None)
         if first is None:
             return self
-        return RunView(self.records[:first], *self._args)
+        return RunView(self.records[:first], *self._args, patches=self.patches)
 
     @property
     def windows(self) -> int:
@@ -260,13 +266,17 @@ def _finding(
     exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     remedies = [r for r in remedies_for(remedy_kind or Target(kind), view.config) if r["name"] not in exclude]
+    how = "patch" if view.patches else "action"
     return {
         "kind": kind,
         "severity": severity,
         "layers": layers,
         "evidence": evidence,
         "explanation": explanation,
-        "remedies": [{"patch": r["patch"], "why": r["why"], "name": r["name"]} for r in remedies],
+        "remedies": [
+            {how: r["patch"] if view.patches else describe_patch(r["patch"]), "why": r["why"], "name": r["name"]}
+            for r in remedies
+        ],
     }
 
 
@@ -539,14 +549,17 @@ def diagnose(
     trivial_mse: float | None = None,
     test_mse: float | None = None,
     config: Any = None,
+    patches: bool = True,
 ) -> dict[str, Any]:
     """Run every detector over the window records; returns the findings.json object.
 
     trivial_mse: MSE of predicting the training mean (on the test split); test_mse: the model's
     (else the last epoch record's "test_mse" in `metrics`, else the last window's training loss).
     config: the run's resolved config (Config or dict), so remedies skip what is already set.
+    patches: each remedy as an aegrad config patch (``"patch"``, printed as ``--set`` flags); False
+    for a model aegrad did not build, where those flags mean nothing: the remedy in words (``"action"``).
     """
-    view = RunView(records, metrics, trivial_mse, test_mse, config)
+    view = RunView(records, metrics, trivial_mse, test_mse, config, patches=patches)
     if not view.records:
         return {"healthy": True, "findings": []}
     dets = sorted((DETECTORS.get(n) for n in DETECTORS.names()), key=lambda d: d.order)
@@ -563,6 +576,7 @@ def diagnose(
             continue
         findings.extend(found[d.name])
     findings.extend(detect_posterior_collapse(metrics, config, view.trivial_mse, view.test_mse))  # VAEs (collapse.py)
+    findings.extend(detect_vanishing_through_time(metrics, config))  # recurrent encoders (through_time.py)
     findings.sort(key=lambda f: 0 if f["severity"] == Severity.ERROR else 1)
     return {"healthy": not findings, "findings": findings}
 
@@ -589,5 +603,6 @@ def format_findings(obj: dict[str, Any]) -> str:
         lines.append(f"  {f['explanation']}")
         if f["remedies"]:
             top = f["remedies"][0]
-            lines.append(f"  try: {format_patch(top['patch'])}  ({top['why']})")
+            how = format_patch(top["patch"]) if "patch" in top else top.get("action", "")
+            lines.append(f"  try: {how}  ({top['why']})")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 Use::
 
-    monitor = GradientMonitor(model)          # sync_every=50, activation_every=50
+    monitor = GradientMonitor(model)          # sync_every=50, activation_every=50 (config=cfg: aegrad's own model)
     for x in batches:
         loss = loss_fn(model(x), x)
         loss.backward()                       # (all micro-batches, unscaled, DDP-averaged)
@@ -110,6 +110,7 @@ class GradientMonitor:
         sync_every: int = 50,
         activation_every: int = 50,
         update_every: int | None = None,
+        config: Any = None,
     ) -> None:
         if sync_every < 1 or activation_every < 1 or (update_every is not None and update_every < 1):
             raise ValueError("sync_every, activation_every and update_every must be >= 1")
@@ -117,6 +118,9 @@ class GradientMonitor:
         self.sync_every = sync_every
         self.activation_every = activation_every
         self.update_every = update_every if update_every is not None else activation_every
+        # The aegrad config that built `model` (Config or dict), if any: remedies are then `--set`
+        # patches; without one (a hand-built model) they are said in words.
+        self.config = config
 
         layers = param_layers(model)
         self.layers: list[str] = [name for name, _ in layers]
@@ -224,9 +228,15 @@ class GradientMonitor:
         metrics: list[dict[str, Any]] | None = None,
         config: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Flush the partial window and diagnose every record (see findings.diagnose)."""
+        """Flush the partial window and diagnose every record (see findings.diagnose).
+
+        Remedies are aegrad config patches when an aegrad config is known (`config` here or the
+        monitor's own), else in words: a hand-built model has no `model.activation` to set.
+        """
         self.flush()
-        return diagnose(self.records(), metrics=metrics, trivial_mse=trivial_mse, test_mse=test_mse, config=config)
+        config = config if config is not None else self.config
+        return diagnose(self.records(), metrics=metrics, trivial_mse=trivial_mse, test_mse=test_mse, config=config,
+                        patches=config is not None)
 
     def close(self) -> None:
         """Remove the activation hooks (statistics already gathered stay available)."""

@@ -174,7 +174,8 @@ def _finding(f: dict[str, Any]) -> str:
     remedies = f.get("remedies") or []
     if remedies:
         items = "".join(
-            f"<li><code>{escape(format_patch(r.get('patch') or {}))}</code>"
+            (f"<li><code>{escape(format_patch(r['patch'] or {}))}</code>" if "patch" in r
+             else f"<li>{escape(str(r.get('action', '')))}")
             + (f" — {escape(str(r['why']))}" if r.get("why") else "")
             + "</li>"
             for r in remedies
