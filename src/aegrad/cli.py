@@ -20,6 +20,7 @@ from aegrad.apps.compress import command as codec_command
 from aegrad.apps.denoise import command as denoise_command
 from aegrad.apps.probe import command as probe_command
 from aegrad.apps.vae import command as vae_command
+from aegrad.apps.text import command as text_command
 from aegrad.errors import UserError
 from aegrad.train.callbacks import Callback
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="study directory (default studies/<name>)")
     vae_command.add_parser(sub)  # sample, interpolate, nll (apps/vae)
     codec_command.add_parser(sub)  # compress, decompress, rd (apps/compress)
+    text_command.add_parser(sub)  # text-compress, text-decompress, text-eval, text-sample, ... (apps/text)
     for app in (anomaly_command, denoise_command, probe_command):  # anomaly, denoise, probe (apps/*)
         app.add_parser(sub)
     return parser
@@ -213,6 +215,7 @@ COMMANDS = {
     "study": cmd_study,
     **vae_command.COMMANDS,
     **codec_command.COMMANDS,
+    **text_command.COMMANDS,
     **anomaly_command.COMMANDS,
     **denoise_command.COMMANDS,
     **probe_command.COMMANDS,

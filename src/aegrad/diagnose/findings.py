@@ -38,6 +38,7 @@ import numpy as np
 from aegrad.diagnose.kinds import Kind, Severity, Target
 from aegrad.diagnose.records import final_layout
 from aegrad.diagnose.collapse import detect_posterior_collapse
+from aegrad.diagnose.through_time import detect_vanishing_through_time
 from aegrad.diagnose.remedies import RunConfig, describe_patch, format_patch, remedies_for
 from aegrad.models.activations import DYING_UNITS, SATURATING_UNITS, UNBOUNDED_UNITS
 from aegrad.registry import Registry
@@ -575,6 +576,7 @@ def diagnose(
             continue
         findings.extend(found[d.name])
     findings.extend(detect_posterior_collapse(metrics, config, view.trivial_mse, view.test_mse))  # VAEs (collapse.py)
+    findings.extend(detect_vanishing_through_time(metrics, config))  # recurrent encoders (through_time.py)
     findings.sort(key=lambda f: 0 if f["severity"] == Severity.ERROR else 1)
     return {"healthy": not findings, "findings": findings}
 
