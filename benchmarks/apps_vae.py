@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,6 @@ class _PythaeAdapter:
 
 
 def run_pythae(args: argparse.Namespace, train_x: Tensor) -> tuple[_PythaeAdapter, dict[str, Any]]:
-    import pythae
     from pythae.data.datasets import BaseDataset, DatasetOutput
     from pythae.models import VAE, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
@@ -133,7 +133,7 @@ def run_pythae(args: argparse.Namespace, train_x: Tensor) -> tuple[_PythaeAdapte
         trained = trainer.model
     train_s = timer.end - timer.start
     info = {"train_s": train_s, "samples_per_s": len(train_x) * args.epochs / train_s, "epochs": args.epochs,
-            "version": getattr(pythae, "__version__", None)}
+            "version": metadata.version("pythae")}
     return _PythaeAdapter(trained, trained.decoder.net.decode_raw), info
 
 
