@@ -36,6 +36,10 @@ def train(
     `options` switches parts of the fast path off (benchmarks; see aegrad.train.steps.StepOptions).
     """
     run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_run_dir(cfg)
+    if cfg.model.variational and cfg.model.kind in ("mlp", "conv"):
+        from aegrad.apps.vae.callback import GenerationArtifacts
+
+        callbacks = [*callbacks, GenerationArtifacts(run_dir)]  # samples.png and interpolation.png for the report
     summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
     if report and dist.is_rank0():
         write_report(run_dir)

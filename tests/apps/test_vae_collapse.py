@@ -37,6 +37,8 @@ def test_collapsing_config_is_found_with_evidence(collapsed):
     full = diagnose(collapsed.gradients, metrics=collapsed.metrics, trivial_mse=collapsed.summary["trivial_mse"],
                     test_mse=collapsed.summary["test_mse"], config=collapsed.config)
     assert KIND in [x["kind"] for x in full["findings"]] and not full["healthy"]
+    # and aegrad train's own findings.json and summary say so (the loop hands the diagnosis its metrics)
+    assert KIND in [x["kind"] for x in collapsed.findings["findings"]] and not collapsed.summary["healthy"]
 
 
 def test_top_remedy_brings_active_units_back(collapsed, tmp_path):

@@ -496,10 +496,13 @@ def _finish(f: _Fit, stop_reason: str) -> dict:
     test = evaluate_terms(f.model, f.test_x, f.objective)
     base = trivial_mse(data)
     findings: dict[str, Any] = {"healthy": True, "findings": []}
+    if f.metrics is not None:
+        f.metrics.close()  # the detectors that read the logged terms (posterior collapse, ...) read it whole
     if f.monitor is not None:
         f.monitor.flush()
         _drain(f)
-        findings = diagnose(f.grad_records, metrics=None, trivial_mse=base, test_mse=test["mse"], config=f.cfg.to_dict())
+        metrics = read_jsonl(f.run_dir / METRICS) if f.metrics is not None else None
+        findings = diagnose(f.grad_records, metrics=metrics, trivial_mse=base, test_mse=test["mse"], config=f.cfg.to_dict())
         f.monitor.close()
     summary = {
         "test_mse": test["mse"],
@@ -525,9 +528,8 @@ def _finish(f: _Fit, stop_reason: str) -> dict:
         write_reconstructions(f.run_dir, f.model, data)
         write_json(f.run_dir / FINDINGS, findings)
         write_json(f.run_dir / SUMMARY, summary)
-    for w in (f.metrics, f.gradlog):
-        if w is not None:
-            w.close()
+    if f.gradlog is not None:
+        f.gradlog.close()
     for cb in f.callbacks:
         cb.on_fit_end(summary)
     return summary
