@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -24,7 +24,7 @@ BASELINES: Registry[Factory] = Registry("anomaly baseline")
 register_baseline = BASELINES.register
 
 
-class PCAReconstruction(OutlierMixin, BaseEstimator):
+class PCAReconstruction(BaseEstimator):
     """Minus the squared error of a rank-`n_components` PCA reconstruction, per feature (linear autoencoder)."""
 
     def __init__(self, n_components: int = 8, random_state: int | None = 0) -> None:
