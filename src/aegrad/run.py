@@ -29,6 +29,8 @@ SUMMARY = "summary.json"
 PLOTS = "plots"
 REPORT = "report.html"
 RECONSTRUCTIONS = "reconstructions.npz"  # first test samples and their reconstructions, for the report
+SAMPLES = "samples"  # VAE: samples.png (grid of prior samples) and samples.npz ("images": (n, *sample_shape))
+INTERPOLATION = "interpolation"  # VAE: interpolation.png (latent strip) and .npz ("images", "between": (i, j))
 
 
 def _umask() -> int:

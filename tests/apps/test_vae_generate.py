@@ -101,3 +101,15 @@ def test_generation_artifacts_callback_writes_what_the_commands_write(tmp_path):
     grid = np.load(out / "samples.npz")["images"]
     assert main(["sample", str(out), "-n", "9", "--out", str(tmp_path / "cli.png")]) == 0
     assert np.array_equal(np.load(tmp_path / "cli.npz")["images"], grid)
+
+
+def test_a_vae_runs_report_shows_its_samples_and_interpolation(tmp_path):
+    """aegrad.train writes samples.png and interpolation.png for a VAE; the report embeds both."""
+    import aegrad as ag
+
+    cfg = ag.load_config(preset="digits-mlp", overrides={"model.variational": True, "model.vae.likelihood": "gaussian",
+                                                          "model.output": "identity", "train.epochs": 1})
+    run = ag.train(cfg, out=tmp_path / "vae")
+    assert (run.path / "samples.png").is_file() and (run.path / "interpolation.png").is_file()
+    html = (run.path / "report.html").read_text()
+    assert "<h2>Generation</h2>" in html and 'alt="samples.png"' in html and 'alt="interpolation.png"' in html

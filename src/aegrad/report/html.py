@@ -29,9 +29,11 @@ from aegrad.run import (
     CONFIG,
     FINDINGS,
     GRADIENTS,
+    INTERPOLATION,
     PLOTS,
     RECONSTRUCTIONS,
     REPORT,
+    SAMPLES,
     SUMMARY,
     atomic_write_text,
     load_run,
@@ -241,6 +243,8 @@ def render_run_report(run_dir: str | Path) -> str:
     if not grads:
         grads = _note(f"No gradient-flow plots: {_why_no_gradients(path)}.")
     recon = _figures(plots, ((RECONSTRUCTIONS_PNG, "Top: test inputs; bottom: reconstructions (data units)."),))
+    generated = _figures(path, ((f"{SAMPLES}.png", "Samples from the prior p(z) = N(0, I), decoded."),
+                                (f"{INTERPOLATION}.png", "The latent path between two test images, decoded.")))
 
     summary_note = "" if (path / SUMMARY).exists() else _note("No summary.json: the run did not finish.")
     sub = f"config: {cfg_name} · " if cfg_name else ""
@@ -261,6 +265,8 @@ def render_run_report(run_dir: str | Path) -> str:
         _findings_section(findings, path),
         "<h2>Reconstructions</h2>",
         recon or _note(f"No reconstructions: needs {RECONSTRUCTIONS} (written when training ends) of image data."),
+        "<h2>Generation</h2>" if generated else "",
+        generated,
     ]
     return (
         "<!DOCTYPE html>\n"

@@ -25,6 +25,7 @@ from torch import Tensor
 from aegrad.config import Config, TrainConfig, dump_yaml
 from aegrad.data import Dataset, load_dataset
 from aegrad.diagnose import GradientMonitor, diagnose
+from aegrad.diagnose.records import read_records
 from aegrad.models import create_model
 from aegrad.run import (
     CONFIG,
@@ -200,7 +201,7 @@ def _setup(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callbac
         grad_records=[], wall0=wall0,
     )
     if state is not None:
-        f.grad_records = read_jsonl(run_dir / GRADIENTS)
+        f.grad_records = list(read_records(run_dir / GRADIENTS))
     if t.pretrain == "layerwise" and state is None:
         pretrain_layerwise(model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
     _build_training(f, device)

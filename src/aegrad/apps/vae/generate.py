@@ -18,10 +18,8 @@ import torch
 from torch import Tensor
 
 from aegrad.errors import UserError
-from aegrad.run import atomic_write_bytes
+from aegrad.run import INTERPOLATION, SAMPLES, atomic_write_bytes  # noqa: F401 (the file stems, re-exported)
 
-SAMPLES = "samples"  # samples.png (grid of prior samples) and samples.npz ("images": (n, *sample_shape), model space)
-INTERPOLATION = "interpolation"  # interpolation.png (strip) and .npz ("images": endpoints and steps, "between": (i, j))
 PAD = 2  # pixels of background between tiles
 
 
