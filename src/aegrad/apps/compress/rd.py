@@ -56,9 +56,17 @@ def quality(orig: Sequence[np.ndarray], rec: Sequence[np.ndarray]) -> tuple[floa
     a = np.concatenate([o.reshape(-1) for o in orig])
     b = np.concatenate([r.reshape(-1) for r in rec])
     psnr = math.inf if np.array_equal(a, b) else float(peak_signal_noise_ratio(a, b, data_range=255))
-    ssim = float(np.mean([structural_similarity(o, r, data_range=255, channel_axis=0, win_size=7)
-                          for o, r in zip(orig, rec)]))
+    ssim = float(np.mean([_ssim(o, r) for o, r in zip(orig, rec)]))
     return psnr, ssim
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM with a 7x7 window (scikit-image's default), shrunk to the largest odd side that fits."""
+    win = min(7, a.shape[1], a.shape[2])
+    win -= 1 - win % 2
+    if win < 3:
+        return math.nan
+    return float(structural_similarity(a, b, data_range=255, channel_axis=0, win_size=win))
 
 
 def mosaic(images: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
