@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.text.vocab import BOS, EOS, PAD, lengths
+from aegrad.apps.text.vocab import BOS, EOS, PAD, UNK, lengths
 from aegrad.config import ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.base import register_model
@@ -93,6 +93,7 @@ class SeqAutoencoder(nn.Module):
         self.max_len, self.vocab, self.latent = sample_shape[0], s.vocab_size, cfg.latent
         self.variational = cfg.variational
         self.probe_samples = 64  # eval forward: lines the time-decay probe measures (0: off); see timedecay.py
+        self.word_dropout = s.word_dropout
         self.embed = nn.Embedding(s.vocab_size, s.embed, padding_idx=PAD)
         self.encoder = Cell(s.cell, s.embed, s.hidden, s.layer_norm)
         self.to_latent = nn.Linear(s.hidden, 2 * cfg.latent if cfg.variational else cfg.latent)
@@ -154,6 +155,9 @@ class SeqAutoencoder(nn.Module):
         lens = lengths(ids)
         target[torch.arange(n, device=ids.device), lens] = EOS
         mask = torch.arange(length + 1, device=ids.device)[None, :] <= lens[:, None]
+        if self.training and self.word_dropout > 0:  # Bowman et al. 2016: the decoder cannot lean on its inputs alone
+            drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+            inputs = torch.where(drop & (inputs > UNK), torch.full_like(inputs, UNK), inputs)
         emb = self.embed(inputs)
         gi = self.decoder.inputs(torch.cat([emb, z[:, None, :].expand(-1, length + 1, -1)], dim=2))
         state = self.start(z)
