@@ -116,7 +116,7 @@ def test_remedies_follow_the_declared_families():
 def test_kinds_are_named_once_and_serialise_as_before():
     assert set(KINDS) == set(Kind) <= set(DETECTORS.names())  # applications may add detectors
     assert [str(k) for k in Kind] == ["exploding_gradient", "dead_units", "saturation", "vanishing_gradient",
-                                      "stalled_loss", "update_ratio"]
+                                      "stalled_loss", "update_ratio", "oversize_update", "undertrained"]
     assert set(TREATABLE) == set(Target) and "update_ratio_low" in TREATABLE
     assert f"{Severity.ERROR}" == "error" and Severity.ERROR.upper() == "ERROR"
     assert {Kind.SATURATION: 1}["saturation"] == 1 and {"saturation": 1}[Kind.SATURATION] == 1

@@ -5,7 +5,8 @@ the format); it runs every registered detector and returns the findings.json obj
 
     {"healthy": bool,
      "findings": [{"kind": "vanishing_gradient" | "exploding_gradient" | "dead_units" |
-                           "saturation" | "stalled_loss" | "update_ratio",     # kinds.Kind
+                           "saturation" | "stalled_loss" | "update_ratio" |
+                           "oversize_update" | "undertrained",                  # kinds.Kind
                    "severity": "warning" | "error",                             # kinds.Severity
                    "layers": [...],            # parameterised layers or activation modules involved
                    "evidence": {...},          # the numbers that triggered it
@@ -81,6 +82,20 @@ EXPLODE_GROWTH = 1e2
 EXPLODE_UPDATE_RATIO = 1.0
 ACTIVATION_GROWTH = 1e3
 
+# Oversize updates (issue 18): a step as large as the weights (update ratio ≥ EXPLODE_UPDATE_RATIO)
+# while the gradient norm does not grow is the learning rate's doing, not an exploding gradient. A
+# divergence (non-finite loss) counts as exploding only when the gradient norm grew at least
+# DIVERGE_GROWTH over the first window's before it; a divergence with flatter gradients and huge
+# steps stays an exploding-gradient finding (the loss blew up) whose first remedies are the learning rate's.
+DIVERGE_GROWTH = 10.0
+# Dead or saturated units are blamed on the learning rate when units that were alive at the first
+# (pre-update) sample die after an update at least this large (300x the healthy ~1e-3).
+LR_CAUSE_UPDATE_RATIO = 0.3
+
+# Undertrained: the doctor showed a patch of the same architecture reaching at most this share of
+# the run's test/trivial ratio.
+UNDERTRAINED_SHARE = 0.5
+
 # Update-to-weight ratio ‖ΔW‖/‖W‖ per step: ~1e-3 trains well (Karpathy, CS231n notes, "ratio of
 # weights:updates"); flagged when sustained 100× away. Healthy Adam runs measured 6.7e-4–2.4e-2.
 UPDATE_RATIO_LOW = 1e-5
@@ -126,6 +141,7 @@ class RunView:
         patches: bool = True,
     ) -> None:
         self.patches = patches  # remedies as config patches (an aegrad model) or in words (any other model)
+        self.reachable: dict[str, Any] | None = None  # the doctor's evidence of what this architecture reaches
         self.records = final_layout(records)
         layers = self.records[-1]["layers"] if self.records else []
         self.layers: list[str] = list(layers)
@@ -157,7 +173,9 @@ class RunView:
         first = next((i for i, n in enumerate(self.nonfinite) if n), None)
         if first is None:
             return self
-        return RunView(self.records[:first], *self._args, patches=self.patches)
+        part = RunView(self.records[:first], *self._args, patches=self.patches)
+        part.reachable = self.reachable
+        return part
 
     @property
     def windows(self) -> int:
@@ -264,8 +282,13 @@ def _finding(
     explanation: str,
     remedy_kind: Target | str | None = None,
     exclude: tuple[str, ...] = (),
+    cause: Target | None = None,
 ) -> dict[str, Any]:
+    """One finding; `cause`: the remedies of the finding's cause come first (a learning rate that killed units)."""
     remedies = [r for r in remedies_for(remedy_kind or Target(kind), view.config) if r["name"] not in exclude]
+    if cause is not None:
+        first = remedies_for(cause, view.config)
+        remedies = first + [r for r in remedies if r["patch"] not in [f["patch"] for f in first]]
     how = "patch" if view.patches else "action"
     return {
         "kind": kind,
@@ -283,24 +306,30 @@ def _finding(
 # -- detectors ------------------------------------------------------------------------------
 
 
-@detector(Kind.EXPLODING_GRADIENT, order=0)
-def detect_exploding(view: RunView) -> list[dict[str, Any]]:
+def _growth(view: RunView) -> tuple[list[str], dict[str, Any], set[str], bool]:
+    """Evidence that gradients or activations blow up: (reasons, evidence, layers, diverged)."""
     evidence: dict[str, Any] = {}
     layers: set[str] = set()
     reasons: list[str] = []
     hard = False
 
+    peak = np.nanmax(np.where(np.isfinite(view.norm_mean), view.norm_mean, np.nan), axis=1, initial=-np.inf)
+    peak = [float(p) for p in peak if math.isfinite(p)]
     nonfinite = sum(view.nonfinite)
     if nonfinite:
         first = next(i for i, n in enumerate(view.nonfinite) if n)
+        # the largest gradient norm seen up to the divergence, over the first window's
+        top = np.where(np.isfinite(view.norm_max[: first + 1]), view.norm_max[: first + 1], np.nan)
+        pre = float(np.nanmax(top)) if np.isfinite(top).any() else math.inf
+        growth = pre / peak[0] if peak and peak[0] > 0 else math.inf
         evidence["nonfinite_steps"] = nonfinite
         evidence["first_nonfinite_window_step"] = view.steps[first]
         layers.update(n for j, n in enumerate(view.layers) if not np.isfinite(view.norm_max[first, j]))
         reasons.append(f"{nonfinite} steps had a non-finite gradient or loss: the run diverged")
+        if math.isfinite(growth):
+            evidence["grad_norm_growth_before_divergence"] = _sig(growth)
         hard = True
 
-    peak = np.nanmax(np.where(np.isfinite(view.norm_mean), view.norm_mean, np.nan), axis=1, initial=-np.inf)
-    peak = [float(p) for p in peak if math.isfinite(p)]
     if len(peak) >= 2:
         head, tail = float(np.median(peak[: len(peak) // 2])), float(np.median(peak[len(peak) // 2 :]))
         growth = tail / head if head > 0 else 0.0
@@ -309,18 +338,6 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
             reasons.append(
                 f"the largest layer gradient norm grew {growth:.0e}x from the first half of the run to the second"
             )
-
-    with np.errstate(invalid="ignore"):
-        big = np.nanmax(view.update, axis=0, initial=-np.inf) if view.update.size else np.array([])
-    over = [n for n, u in zip(view.layers, big) if math.isfinite(u) and u >= EXPLODE_UPDATE_RATIO]
-    if over:
-        top_ratio = float(np.nanmax(big[np.isfinite(big)]))
-        evidence["max_update_ratio"] = _sig(top_ratio)
-        layers.update(over)
-        reasons.append(
-            f"single updates were up to {top_ratio:.2g}x the size of the weights (~1e-3 is healthy): "
-            "the steps are far too large"
-        )
 
     growth_flags, growth_vals, growth_acts = [], [], []
     for acts in view.activation_windows():
@@ -342,9 +359,39 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
             f"hidden activations grow {g:.0e}x from the first hidden layer to the deepest: each layer "
             "multiplies the signal by more than 1 (initial weights too large?)"
         )
+    return reasons, evidence, layers, hard
 
+
+def _max_update(view: RunView) -> tuple[list[str], float]:
+    """Layers with an update of at least EXPLODE_UPDATE_RATIO of their weights, and the largest ratio."""
+    with np.errstate(invalid="ignore"):
+        big = np.nanmax(view.update, axis=0, initial=-np.inf) if view.update.size else np.array([])
+    over = [n for n, u in zip(view.layers, big) if math.isfinite(u) and u >= EXPLODE_UPDATE_RATIO]
+    finite = big[np.isfinite(big)] if big.size else big
+    return over, float(np.max(finite)) if finite.size else math.nan
+
+
+def _ordered(view: RunView, layers: set[str]) -> list[str]:
+    return list(dict.fromkeys(n for n in [*view.layers, *sorted(layers)] if n in layers))
+
+
+@detector(Kind.EXPLODING_GRADIENT, order=0)
+def detect_exploding(view: RunView) -> list[dict[str, Any]]:
+    reasons, evidence, layers, hard = _growth(view)
     if not reasons:
-        return []
+        return []  # huge steps with flat gradients are oversize updates (detect_oversize_update)
+    over, top_ratio = _max_update(view)
+    if over:
+        evidence["max_update_ratio"] = _sig(top_ratio)
+        layers.update(over)
+    # A divergence with flat gradients and huge steps: the steps (the learning rate) caused it.
+    by_lr = bool(over) and evidence.get("grad_norm_growth_before_divergence", math.inf) < DIVERGE_GROWTH
+    if by_lr:
+        reasons.append(
+            f"before it, the gradient norm grew only {evidence['grad_norm_growth_before_divergence']:.2g}x while "
+            f"single steps moved weights by up to {top_ratio:.2g}x their size: the learning rate, not the gradients, "
+            "drove it"
+        )
     stalled = view.stalled()
     severity = Severity.ERROR if hard or stalled else Severity.WARNING
     evidence.update(view.loss_evidence())
@@ -355,8 +402,47 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
     explanation = "Gradients or activations blow up: " + "; ".join(reasons) + "."
     if pinned:
         explanation += " The bounded output is pinned at its limits, so the gradient vanishes instead of exploding."
-    ordered = [n for n in [*view.layers, *sorted(layers)] if n in layers]
-    return [_finding(view, Kind.EXPLODING_GRADIENT, severity, list(dict.fromkeys(ordered)), evidence, explanation)]
+    cause = Target.OVERSIZE_UPDATE if by_lr else None
+    return [_finding(view, Kind.EXPLODING_GRADIENT, severity, _ordered(view, layers), evidence, explanation, cause=cause)]
+
+
+@detector(Kind.OVERSIZE_UPDATE, order=0, superseded_by=(Kind.EXPLODING_GRADIENT,))
+def detect_oversize_update(view: RunView) -> list[dict[str, Any]]:
+    over, top_ratio = _max_update(view)
+    if not over:
+        return []
+    evidence: dict[str, Any] = {"max_update_ratio": _sig(top_ratio)}
+    peak = view.norm_max[np.isfinite(view.norm_max)]
+    first = view.norm_mean[0][np.isfinite(view.norm_mean[0])] if view.windows else np.array([])
+    if peak.size and first.size and first.max() > 0:
+        evidence["grad_norm_growth"] = _sig(float(peak.max() / first.max()))
+    diverged = sum(view.nonfinite)
+    if diverged:
+        evidence["nonfinite_steps"] = diverged
+    stalled = view.stalled()
+    evidence.update(view.loss_evidence())
+    lr = RunConfig(view.config).get("train.lr")
+    explanation = (
+        f"Single optimizer steps moved these layers' weights by up to {top_ratio:.2g}x their own size "
+        "(~1e-3 trains well) while the gradient norm did not grow: not an exploding gradient, the steps are "
+        f"too large — the learning rate{f' ({lr:g})' if lr is not None else ''} is the cause"
+        + (", and the run diverged." if diverged else ".")
+    )
+    severity = Severity.ERROR if diverged or stalled else Severity.WARNING
+    return [_finding(view, Kind.OVERSIZE_UPDATE, severity, over, evidence, explanation)]
+
+
+def _lr_caused(view: RunView, field: str, names: list[str], warn: float) -> float | None:
+    """The largest update ratio, when units of `names` that were fine at the first (pre-update) sample
+    went bad after an update of at least LR_CAUSE_UPDATE_RATIO of the weights; else None."""
+    windows = view.activation_windows()
+    if not windows or not names:
+        return None
+    first = windows[0]
+    if any(_f(first.get(n, {}).get(field)) >= warn for n in names):
+        return None  # bad before any update: the init, the bias or the inputs, not the steps
+    top = _max_update(view)[1]
+    return top if math.isfinite(top) and top >= LR_CAUSE_UPDATE_RATIO else None
 
 
 def _unit_detector(
@@ -392,7 +478,13 @@ def detect_dead(view: RunView) -> list[dict[str, Any]]:
         f"Up to {worst:.0%} of the ReLU units in {len(hit)} layer(s) output 0 for every sample of a batch: "
         "a dead unit has zero gradient, so it never recovers, and the layers around it stop learning."
     )
-    return [_finding(view, Kind.DEAD_UNITS, severity, list(hit), evidence, explanation)]
+    by_lr = _lr_caused(view, "dead", list(hit), DEAD_WARN)
+    if by_lr is not None:
+        evidence["max_update_ratio"] = _sig(by_lr)
+        explanation += (f" The units were alive before training and died after steps up to {by_lr:.2g}x the "
+                        "weights' size: the learning rate killed them, so lower it first.")
+    cause = Target.OVERSIZE_UPDATE if by_lr is not None else None
+    return [_finding(view, Kind.DEAD_UNITS, severity, list(hit), evidence, explanation, cause=cause)]
 
 
 @detector(Kind.SATURATION, order=2)
@@ -421,7 +513,13 @@ def detect_saturation(view: RunView) -> list[dict[str, Any]]:
         "is nearly 0: gradients through these units vanish (Glorot & Bengio 2010). Large inputs or weights "
         "push pre-activations there."
     )
-    return [_finding(view, Kind.SATURATION, severity, list(hit), evidence, explanation, exclude=exclude)]
+    by_lr = _lr_caused(view, "saturated", list(hit), SATURATION_WARN)
+    if by_lr is not None:
+        evidence["max_update_ratio"] = _sig(by_lr)
+        explanation += (f" Here the units were unsaturated before training and saturated after steps up to "
+                        f"{by_lr:.2g}x the weights' size: the learning rate pushed them there, so lower it first.")
+    cause = Target.OVERSIZE_UPDATE if by_lr is not None else None
+    return [_finding(view, Kind.SATURATION, severity, list(hit), evidence, explanation, exclude=exclude, cause=cause)]
 
 
 @detector(Kind.VANISHING_GRADIENT, order=3)
@@ -448,7 +546,8 @@ def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
 @detector(
     "stalled_loss",
     order=4,
-    superseded_by=(Kind.EXPLODING_GRADIENT, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT),
+    superseded_by=(Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION,
+                   Kind.VANISHING_GRADIENT),
 )
 def detect_stalled(view: RunView) -> list[dict[str, Any]]:
     stalled = view.stalled()
@@ -503,7 +602,8 @@ def _tail_median(m: np.ndarray) -> np.ndarray:
     "update_ratio",
     order=5,
     superseded_by=(
-        Kind.EXPLODING_GRADIENT, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT, Kind.STALLED_LOSS
+        Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT,
+        Kind.STALLED_LOSS,
     ),
 )
 def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
@@ -540,6 +640,44 @@ def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
     return out
 
 
+def undertrained_finding(
+    own: float, reached: float, patch: dict[str, Any], name: str, probe_epochs: int | None = None, patches: bool = True
+) -> dict[str, Any]:
+    """The "undertrained" finding: this run ends at `own` x the trivial MSE where `patch` (same
+    architecture, shown by the doctor's probe `name`) reached `reached` x; its remedy is that patch."""
+    where = f" in a {probe_epochs}-epoch probe" if probe_epochs else ""
+    return {
+        "kind": Kind.UNDERTRAINED,
+        "severity": Severity.ERROR if own >= 0.5 else Severity.WARNING,
+        "layers": [],
+        "evidence": {"mse_over_trivial": _sig(own), "reached_mse_over_trivial": _sig(reached), "shown_by": name},
+        "explanation": (
+            f"The loss ends at {own:.3g}x the trivial MSE, but the same architecture reached {reached:.3g}x{where} "
+            f"with {format_patch(patch) if patches else describe_patch(patch)}: the run is undertrained, not healthy."
+        ),
+        "remedies": [{"patch" if patches else "action": patch if patches else describe_patch(patch),
+                      "why": f"the doctor's probe {name} reached {reached:.3g}x the trivial MSE", "name": name}],
+    }
+
+
+@detector(
+    Kind.UNDERTRAINED,
+    order=6,
+    superseded_by=(Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION,
+                   Kind.VANISHING_GRADIENT, Kind.STALLED_LOSS),
+)
+def detect_undertrained(view: RunView) -> list[dict[str, Any]]:
+    """Only with the doctor's evidence (`reachable`): what a same-architecture patch reached."""
+    reach = view.reachable
+    mse = view.final_mse()
+    if not reach or mse is None or view.trivial_mse is None or view.trivial_mse <= 0:
+        return []
+    own, reached = mse / view.trivial_mse, float(reach["test_over_trivial"])
+    if reached > UNDERTRAINED_SHARE * own:
+        return []
+    return [undertrained_finding(own, reached, reach["patch"], reach.get("name", "probe"), patches=view.patches)]
+
+
 # -- entry points -----------------------------------------------------------------------------
 
 
@@ -550,6 +688,7 @@ def diagnose(
     test_mse: float | None = None,
     config: Any = None,
     patches: bool = True,
+    reachable: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every detector over the window records; returns the findings.json object.
 
@@ -558,8 +697,11 @@ def diagnose(
     config: the run's resolved config (Config or dict), so remedies skip what is already set.
     patches: each remedy as an aegrad config patch (``"patch"``, printed as ``--set`` flags); False
     for a model aegrad did not build, where those flags mean nothing: the remedy in words (``"action"``).
+    reachable: the doctor's evidence {"test_over_trivial", "patch", "name"} of what a same-architecture
+    patch reached; a run ending far above it is "undertrained".
     """
     view = RunView(records, metrics, trivial_mse, test_mse, config, patches=patches)
+    view.reachable = reachable
     if not view.records:
         return {"healthy": True, "findings": []}
     dets = sorted((DETECTORS.get(n) for n in DETECTORS.names()), key=lambda d: d.order)
@@ -567,7 +709,7 @@ def diagnose(
     healthy_part = view.until_divergence()
     found = {}
     for d in dets:
-        part = view if d.name == Kind.EXPLODING_GRADIENT else healthy_part
+        part = view if d.name in (Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE) else healthy_part
         found[d.name] = d.fn(part) if part.windows else []
     kinds = {k for k, fs in found.items() if fs}
     findings = []

@@ -35,6 +35,8 @@ class Kind(_Names):
     VANISHING_GRADIENT = "vanishing_gradient"
     STALLED_LOSS = "stalled_loss"
     UPDATE_RATIO = "update_ratio"
+    OVERSIZE_UPDATE = "oversize_update"  # steps as large as the weights while the gradients stay normal: the learning rate
+    UNDERTRAINED = "undertrained"  # the loss ends far above what the doctor showed the same architecture reaches
 
 
 class Severity(_Names):
@@ -54,3 +56,4 @@ class Target(_Names):
     STALLED_LOSS = "stalled_loss"
     UPDATE_RATIO_LOW = "update_ratio_low"
     UPDATE_RATIO_HIGH = "update_ratio_high"
+    OVERSIZE_UPDATE = "oversize_update"

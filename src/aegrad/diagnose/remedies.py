@@ -268,6 +268,20 @@ def _adam(cfg: RunConfig) -> Patch | None:
 
 
 @remedy(
+    "adam_lr",
+    "Adam moves every weight by about lr per step whatever the gradient's scale, so a large lr makes "
+    "steps as large as the weights themselves; its default 1e-3 keeps them near 1e-3 of the weights "
+    "(Kingma & Ba 2015)",
+    treats={Target.OVERSIZE_UPDATE: 0},
+)
+def _adam_lr(cfg: RunConfig) -> Patch | None:
+    lr = cfg.get("train.lr")  # unknown (a model aegrad did not build): Adam's default rate, said in words
+    if cfg.get("train.optimizer") not in ("adam", "adamw", None) or (lr is not None and lr <= 3e-3):
+        return None
+    return {"train.lr": 0.001}
+
+
+@remedy(
     "higher_lr",
     "updates are far below the ~1e-3 of the weights per step that trains well: a 10x larger learning rate",
     treats={Target.STALLED_LOSS: 2, Target.UPDATE_RATIO_LOW: 1},
@@ -280,7 +294,7 @@ def _higher_lr(cfg: RunConfig) -> Patch | None:
 @remedy(
     "lower_lr",
     "steps too large for the loss surface overshoot and grow: a 10x smaller learning rate",
-    treats={Target.EXPLODING_GRADIENT: 1, Target.UPDATE_RATIO_HIGH: 1, Target.DEAD_UNITS: 4},
+    treats={Target.EXPLODING_GRADIENT: 1, Target.UPDATE_RATIO_HIGH: 1, Target.DEAD_UNITS: 4, Target.OVERSIZE_UPDATE: 1},
 )
 def _lower_lr(cfg: RunConfig) -> Patch | None:
     lr = cfg.get("train.lr")
@@ -314,7 +328,7 @@ def _momentum(cfg: RunConfig) -> Patch | None:
     "clip_norm",
     "rescales the whole gradient when its norm exceeds 1.0, so one bad batch cannot blow up the "
     "weights (Pascanu et al. 2013)",
-    treats={Target.EXPLODING_GRADIENT: 2, Target.UPDATE_RATIO_HIGH: 2},
+    treats={Target.EXPLODING_GRADIENT: 2, Target.UPDATE_RATIO_HIGH: 2, Target.OVERSIZE_UPDATE: 3},
 )
 def _clip_norm(cfg: RunConfig) -> Patch | None:
     clip = cfg.get("train.clip_norm")
