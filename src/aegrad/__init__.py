@@ -15,6 +15,7 @@ from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
 from aegrad.data import Dataset, list_sources, load_dataset
 from aegrad.diagnose import GradientMonitor, diagnose, format_findings
+from aegrad.doctor import DoctorResult, doctor
 from aegrad.errors import UserError
 from aegrad.evaluate import evaluate_run
 from aegrad.models import create_model, list_activations, list_inits, list_models, load_model, save_model
@@ -32,6 +33,7 @@ __all__ = [
     "Callback",
     "Config",
     "Dataset",
+    "DoctorResult",
     "GradientMonitor",
     "ImageCodec",
     "Run",
@@ -40,6 +42,7 @@ __all__ = [
     "collapse_findings",
     "create_model",
     "diagnose",
+    "doctor",
     "evaluate_run",
     "format_findings",
     "iwae_bounds",

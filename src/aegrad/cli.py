@@ -21,6 +21,7 @@ from aegrad.apps.denoise import command as denoise_command
 from aegrad.apps.probe import command as probe_command
 from aegrad.apps.vae import command as vae_command
 from aegrad.apps.text import command as text_command
+from aegrad.doctor import command as doctor_command  # aegrad doctor (issue 18)
 from aegrad.errors import UserError
 from aegrad.train.callbacks import Callback
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     text_command.add_parser(sub)  # text-compress, text-decompress, text-eval, text-sample, ... (apps/text)
     for app in (anomaly_command, denoise_command, probe_command):  # anomaly, denoise, probe (apps/*)
         app.add_parser(sub)
+    doctor_command.add_parser(sub)  # doctor (doctor/command.py)
     return parser
 
 
@@ -219,6 +221,7 @@ COMMANDS = {
     **anomaly_command.COMMANDS,
     **denoise_command.COMMANDS,
     **probe_command.COMMANDS,
+    **doctor_command.COMMANDS,
 }
 
 

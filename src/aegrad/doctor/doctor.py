@@ -1,0 +1,219 @@
+"""``doctor(cfg)``: probe the config, probe remedies in parallel within a budget, rank, prove.
+
+Order of work: the baseline probe and its repeat with another seed (the probe-to-probe noise)
+run first, side by side; their diagnosis names remedies; candidates (candidates.py) are then
+probed in parallel processes, most promising first, each started only while the budget allows one
+more probe (a probe's time is measured on the first round), so the answer comes within the
+budget plus one probe. With ``apply=True`` the winning patch trains the full run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aegrad.config import Config, with_overrides
+from aegrad.errors import UserError
+from aegrad.diagnose.findings import undertrained_finding
+from aegrad.doctor.candidates import candidates
+from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe
+from aegrad.doctor.rank import margin, noise, pick_winner, rank, undertrained_evidence
+from aegrad.run import Run
+from aegrad.study.runner import _pool, available_cores, execute_trial  # the study runner's pool and trial
+
+Progress = Callable[[ProbeResult], None]
+
+# A probe is expected to take the slowest probe's training time x this, plus this many seconds
+# (reading its data, writing its folder): a new probe starts only if it fits the budget.
+ESTIMATE_FACTOR = 1.25
+ESTIMATE_OVERHEAD_S = 1.0
+
+
+@dataclass
+class DoctorResult:
+    """What the doctor found, tried and recommends."""
+
+    config: Config  # the user's config, as given
+    baseline: ProbeResult  # the config as is, probed
+    repeat: ProbeResult | None  # the baseline with seed + 1: the probe-to-probe noise
+    noise: float | None  # |score(baseline) - score(repeat)| (None when one of them has no finite score)
+    margin: float  # how much lower a candidate's score must be to count as better
+    probes: list[ProbeResult]  # every candidate probed, best first
+    skipped: list[tuple[str, dict[str, Any]]]  # candidates left unprobed for lack of budget
+    winner: ProbeResult | None  # None: no change beats the baseline by more than the margin
+    findings: dict[str, Any]  # the baseline probe's findings.json object (+ "undertrained" with its evidence)
+    probe_epochs: int  # epochs per probe
+    wall_s: float  # seconds the doctor took (without --apply's full run)
+    budget_s: float  # the budget it was given
+    applied: Run | None = None  # the full run trained with the winning patch (apply=True)
+    extra: dict[str, Any] = field(default_factory=dict)  # room for callers' notes (benchmarks)
+
+    @property
+    def patch(self) -> dict[str, Any]:
+        """The winning patch ({} for "no change")."""
+        return dict(self.winner.patch) if self.winner else {}
+
+    @property
+    def patched_config(self) -> Config:
+        return with_overrides(self.config, self.patch)
+
+    @property
+    def verdict(self) -> str:
+        if self.winner is None:
+            return "no change: no remedy beats the configuration by more than the probe-to-probe noise"
+        return f"use {self.winner.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict, "patch": self.patch, "noise": self.noise, "margin": self.margin,
+            "probe_epochs": self.probe_epochs, "wall_s": round(self.wall_s, 2), "budget_s": self.budget_s,
+            "baseline": self.baseline.to_dict(), "repeat": self.repeat.to_dict() if self.repeat else None,
+            "probes": [p.to_dict() for p in self.probes], "winner": self.winner.name if self.winner else None,
+            "skipped": [name for name, _ in self.skipped], "findings": self.findings,
+            "applied": None if self.applied is None else {"run": str(self.applied.path), **{
+                k: self.applied.summary.get(k) for k in ("test_mse", "trivial_mse", "test_over_trivial")}},
+        }
+
+
+class _Probes:
+    """Runs probes in a process pool (jobs=1: in this process), each into its own folder."""
+
+    def __init__(self, cfg: Config, root: Path, epochs: int, jobs: int, threads: int, progress: Progress):
+        self.cfg, self.root, self.epochs, self.jobs, self.threads = cfg, root, epochs, jobs, threads
+        self.progress = progress
+        self.pool = _pool(jobs)
+        self.running: dict[Future, tuple[ProbeResult, Path, float]] = {}
+        self.durations: list[float] = []
+        self.count = 0
+
+    def submit(self, result: ProbeResult, seed: int | None = None) -> None:
+        self.count += 1
+        run_dir = self.root / f"{self.count:02d}-{re.sub(r'[^A-Za-z0-9_.]+', '-', result.name)}"
+        try:
+            cfg = probe_config(self.cfg, result.patch, self.epochs, seed)
+        except UserError as err:
+            result.status, result.error = "failed", str(err)
+            self.durations.append(0.0)
+            self.progress(result)
+            return
+        cfg["train"]["threads"] = self.threads
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fut = self.pool.submit(execute_trial, cfg, str(run_dir), self.threads)
+        self.running[fut] = (result, run_dir, time.perf_counter())
+
+    def collect(self) -> list[ProbeResult]:
+        """Wait for at least one running probe; return those finished."""
+        done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+        out = []
+        for fut in done:
+            result, run_dir, t0 = self.running.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception as err:  # noqa: BLE001 - a dead worker is a failed probe, reported as such
+                outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+            result.wall_s = time.perf_counter() - t0
+            # The training's own time: the first probes' wall also holds the workers' start (imports).
+            self.durations.append(float(outcome.get("wall_s", result.wall_s)))
+            out.append(read_probe(result, run_dir, outcome))
+            self.progress(result)
+        return out
+
+    def estimate(self) -> float:
+        """Seconds one more probe is expected to take: the slowest training seen, with a margin."""
+        return ESTIMATE_FACTOR * max(self.durations) + ESTIMATE_OVERHEAD_S if self.durations else math.inf
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def doctor(
+    cfg: Config,
+    budget: float = 120.0,
+    jobs: int | None = None,
+    probe_epochs: int | None = None,
+    apply: bool = False,
+    out: str | Path | None = None,
+    progress: Progress | None = None,
+) -> DoctorResult:
+    """Probe `cfg` and remedies for it, rank them, and (apply=True) train the full run with the winner.
+
+    budget: seconds for probing (the answer comes within budget + one probe); jobs: probes run
+    side by side (default: the cores, at least 2 so the baseline and its repeat overlap);
+    probe_epochs: epochs per probe (default a quarter of cfg.train.epochs); out: keep the probe
+    folders (and the applied run, in out/run) there instead of a temporary folder.
+    """
+    if budget <= 0:
+        raise UserError(f"--budget must be positive seconds, got {budget}")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if probe_epochs is not None and probe_epochs < 1:
+        raise UserError(f"--probe-epochs must be at least 1, got {probe_epochs}")
+    t0 = time.perf_counter()
+    progress = progress or (lambda _p: None)
+    cores = available_cores()
+    jobs = jobs or max(2, cores)
+    threads = max(1, cores // jobs)
+    epochs = probe_epochs or default_probe_epochs(cfg)
+    root = Path(out) / "probes" if out is not None else Path(tempfile.mkdtemp(prefix="aegrad-doctor-"))
+    root.mkdir(parents=True, exist_ok=True)
+    probes = _Probes(cfg, root, epochs, jobs, threads, progress)
+    try:
+        baseline, repeat = ProbeResult("baseline", {}, source="baseline"), ProbeResult("noise", {}, source="baseline")
+        probes.submit(baseline)
+        if jobs > 1:
+            probes.submit(repeat, seed=cfg.seed + 1)  # overlaps the baseline
+        while probes.running:
+            probes.collect()
+        if jobs == 1 and time.perf_counter() - t0 + probes.estimate() <= budget:
+            probes.submit(repeat, seed=cfg.seed + 1)
+            while probes.running:
+                probes.collect()
+        findings = {"healthy": not baseline.findings, "findings": list(baseline.findings)}
+        queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings)]
+        tried: list[ProbeResult] = []
+        skipped: list[ProbeResult] = []
+        while queue or probes.running:
+            while queue and len(probes.running) < jobs:
+                if time.perf_counter() - t0 + probes.estimate() > budget:
+                    skipped.extend(queue)
+                    queue.clear()
+                    break
+                nxt = queue.pop(0)
+                probes.submit(nxt)
+                if nxt.status == "failed":  # an invalid patch fails at once, without a process
+                    tried.append(nxt)
+            if probes.running:
+                tried.extend(probes.collect())
+    finally:
+        probes.close()
+    repeat = repeat if repeat.status != "pending" else None
+    noise_ = noise(baseline, repeat)
+    margin_ = margin(baseline, noise_)
+    ranked = rank(tried)
+    winner = pick_winner(baseline, ranked, margin_)
+    shown = undertrained_evidence(baseline, ranked, margin_)
+    if shown is not None:
+        findings["findings"].append(undertrained_finding(
+            baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs))
+        findings["healthy"] = False
+    result = DoctorResult(
+        config=cfg, baseline=baseline, repeat=repeat, noise=noise_, margin=margin_, probes=ranked,
+        skipped=[(p.name, p.patch) for p in skipped], winner=winner, findings=findings,
+        probe_epochs=epochs, wall_s=time.perf_counter() - t0, budget_s=budget,
+    )
+    if out is None:
+        shutil.rmtree(root, ignore_errors=True)
+    if apply:
+        from aegrad.api import train
+
+        run_dir = Path(out) / "run" if out is not None else None
+        result.applied = train(result.patched_config, out=run_dir, report=out is not None)
+    return result
