@@ -17,7 +17,7 @@ from PIL import Image, features
 
 JPEG_QUALITIES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (0, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100)
-AVIF_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+AVIF_QUALITIES = (10, 30, 50, 70, 90)
 
 
 def to_pil(img: np.ndarray) -> Image.Image:
@@ -63,5 +63,5 @@ def peers() -> list[Peer]:
         Peer("png", (None,), _saver("PNG", optimize=True, compress_level=9)),
     ]
     if features.check("avif"):
-        out.append(Peer("avif", AVIF_QUALITIES, _saver("AVIF", speed=4)))
+        out.append(Peer("avif", AVIF_QUALITIES, _saver("AVIF", speed=6)))
     return out

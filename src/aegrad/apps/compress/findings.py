@@ -7,8 +7,9 @@ input — the test MSE sits at the trivial baseline (predicting the training mea
 gradients look healthy (nothing vanishes or explodes), so the generic detectors would
 blame the learning rate; the remedy is a larger lambda.
 
-``channel_bits`` measures the per-channel rate of a trained model directly
-(``aegrad rd`` prints it); the detector here judges a run from its diagnosis inputs.
+The detector judges a run from its diagnosis inputs (the loop passes the test MSE, not the
+test bpp): test MSE at the trivial baseline is the verdict; the rate estimated from the logged
+loss is evidence. ``entropy.table_bits`` gives a trained model's exact per-channel rate.
 """
 
 from __future__ import annotations
