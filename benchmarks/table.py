@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.apps import app_tables
 from benchmarks.spec import AEGRAD, AEGRAD_BF16, CONTESTANTS, PEERS
 
 
@@ -175,6 +176,7 @@ def render(res: dict[str, Any]) -> str:
         lines += rt1_table(res) + [""]
     lines += targets_table(res) + [""]
     lines += scaling_tables(res)
+    lines += app_tables(res)
     notes = [f"- skipped {k}: {v}" for k, v in res.get("skipped", {}).items()]
     notes += [f"- failed {k}: {v}" for k, v in res.get("failed", {}).items()]
     if notes:
