@@ -351,7 +351,10 @@ def _growth(view: RunView) -> tuple[list[str], dict[str, Any], set[str], bool]:
         growth_flags.append(g >= ACTIVATION_GROWTH)
         growth_vals.append(g)
         growth_acts.append(top[0])
-    if _sustained(growth_flags):
+    # Growth absent at the first (pre-update) sample, after steps as large as the weights: the steps
+    # blew the weights up (oversize updates, the learning rate), not the initialisation.
+    after_steps = bool(growth_flags) and not growth_flags[0] and bool(_max_update(view)[0])
+    if _sustained(growth_flags) and not after_steps:
         g = float(np.median(growth_vals[len(growth_vals) // 2 :]))
         evidence["activation_growth"] = _sig(g)
         layers.update(a for a, f in zip(growth_acts, growth_flags) if f)

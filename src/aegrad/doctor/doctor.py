@@ -106,8 +106,9 @@ class _Probes:
             return
         cfg["train"]["threads"] = self.threads
         run_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()  # before submit: with jobs=1 the probe runs inside it
         fut = self.pool.submit(execute_trial, cfg, str(run_dir), self.threads)
-        self.running[fut] = (result, run_dir, time.perf_counter())
+        self.running[fut] = (result, run_dir, t0)
 
     def collect(self) -> list[ProbeResult]:
         """Wait for at least one running probe; return those finished."""

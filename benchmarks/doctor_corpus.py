@@ -1,0 +1,341 @@
+"""The doctor's labelled corpus (issue 18): recall, false alarms and fix rates, tuning vs held-out.
+
+Each case is a config (digits, Fashion-MNIST, random N(0,1) data). Its label comes from an
+independent plain-PyTorch measurement (``measure``: torch.nn + torch.optim, no aegrad trainer,
+monitor or detector) under the rules in benchmarks/doctor_corpus_rules.md, committed before the
+detectors were tuned. Then aegrad trains the case (findings.json), the doctor probes it, and the
+first printed remedy and the doctor's winner each train the full run.
+
+    python -m benchmarks.doctor_corpus [--only NAME,...] [--budget 10] [--out benchmarks/results/doctor_corpus.json]
+
+Results are cached per case in the --out JSON (rerunning resumes); --fresh starts over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import aegrad
+from aegrad.config import Config, with_overrides
+from aegrad.data import load_dataset
+
+# -- the corpus ------------------------------------------------------------------------------------
+
+DIGITS = {"train.epochs": 8}
+FASHION = {"data.source": "fashion-mnist", "data.limit": 3000, "data.test_limit": 1000, "model.widths": [256, 64],
+           "model.latent": 32, "train.epochs": 2, "train.batch_size": 128, "train.lr": 0.001}
+RANDOM = {"data.source": "random", "data.samples": 1000, "data.dim": 20, "data.normalize": "zscore",
+          "model.output": "identity", "model.widths": [64], "model.latent": 32, "train.epochs": 10,
+          "train.batch_size": 32, "train.lr": 0.001}
+SIGMOID_SGD = {"model.activation": "sigmoid", "model.init": "default", "train.optimizer": "sgd"}
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("digits-default", DIGITS, {}),
+    ("digits-vanish-d8", DIGITS, {**SIGMOID_SGD, "model.depth": 8, "model.width": 64, "train.lr": 0.1}),
+    ("digits-dead-bias5", DIGITS, {"model.bias_init": -5.0}),
+    ("digits-adam-lr1e-3", DIGITS, {"train.lr": 0.001}),
+    ("digits-exploding-gain20", DIGITS, {"model.init_gain": 20.0}),
+    ("digits-saturation-raw", DIGITS, {"data.normalize": "none", "model.activation": "sigmoid"}),
+    ("digits-tanh-xavier", DIGITS, {"model.activation": "tanh", "model.init": "xavier_normal"}),
+    ("digits-adam-lr1", DIGITS, {"train.lr": 1.0}),
+    ("digits-sgd-lr10", DIGITS, {"train.optimizer": "sgd", "train.lr": 10.0}),
+    ("digits-leaky", DIGITS, {"model.activation": "leaky_relu"}),
+    ("digits-sigmoid-adam-lr0.3", DIGITS, {"model.activation": "sigmoid", "model.init": "xavier_normal",
+                                           "train.lr": 0.3}),
+    ("digits-sgd-lr1e-4", DIGITS, {"train.optimizer": "sgd", "train.lr": 0.0001}),
+    ("digits-wide", DIGITS, {"model.widths": [256, 128]}),
+    ("digits-vanish-tanh-d6", DIGITS, {"model.activation": "tanh", "model.init": "default", "model.depth": 6,
+                                       "model.width": 64, "train.optimizer": "sgd", "train.lr": 0.01}),
+    ("digits-dead-bias3-d4", DIGITS, {"model.bias_init": -3.0, "model.depth": 4, "model.width": 64}),
+    ("digits-layernorm", DIGITS, {"model.norm": "layer"}),
+    ("digits-gain5-d6", DIGITS, {"model.init_gain": 5.0, "model.depth": 6, "model.width": 64}),
+    ("digits-adam-lr1e-6", DIGITS, {"train.lr": 1e-6}),
+    ("digits-momentum", DIGITS, {"train.optimizer": "momentum", "train.lr": 0.1}),
+    ("digits-sgd-lr3", DIGITS, {"train.optimizer": "sgd", "train.lr": 3.0}),
+    ("digits-sgd-lr0.01", DIGITS, {"train.optimizer": "sgd", "train.lr": 0.01}),
+    ("fashion-default", FASHION, {}),
+    ("fashion-adam-lr1", FASHION, {"train.lr": 1.0}),
+    ("fashion-dead-bias5", FASHION, {"model.bias_init": -5.0}),
+    ("fashion-vanish-d6", FASHION, {**SIGMOID_SGD, "model.depth": 6, "model.width": 64, "train.lr": 0.1}),
+    ("fashion-gain10", FASHION, {"model.init_gain": 10.0}),
+    ("fashion-sgd-lr1e-3", FASHION, {"train.optimizer": "sgd", "train.lr": 0.001}),
+    ("fashion-leaky", FASHION, {"model.activation": "leaky_relu"}),
+    ("random-default", RANDOM, {}),
+    ("random-adam-lr1", RANDOM, {"train.lr": 1.0}),
+    ("random-sgd-lr1e-4", RANDOM, {"train.optimizer": "sgd", "train.lr": 0.0001}),
+    ("random-dead-bias5", RANDOM, {"model.bias_init": -5.0}),
+    ("random-tanh", RANDOM, {"model.activation": "tanh", "model.init": "xavier_normal"}),
+    ("random-gain10", RANDOM, {"model.init_gain": 10.0}),
+]
+
+
+def held_out(index: int) -> bool:
+    """The rules' split: every third case (position ≡ 2 mod 3) is held out."""
+    return index % 3 == 2
+
+
+def case_config(base: dict[str, Any], overrides: dict[str, Any]) -> Config:
+    return aegrad.load_config(overrides={**base, **overrides})
+
+
+# -- the independent plain-PyTorch measurement ------------------------------------------------------
+
+_ACTS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+_GAIN = {"relu": "relu", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+
+
+def build_net(cfg: Config, dim: int) -> tuple[nn.Sequential, list[nn.Linear], list[int]]:
+    """The case's MLP in plain torch.nn: (net, its Linears, indices of its hidden activations)."""
+    m = cfg.model
+    hidden = [m.width] * m.depth if m.depth else list(m.widths)
+    dims = [dim, *hidden, m.latent, *reversed(hidden), dim]
+    mods: list[nn.Module] = []
+    linears: list[nn.Linear] = []
+    acts: list[int] = []
+    for i in range(len(dims) - 1):
+        lin = nn.Linear(dims[i], dims[i + 1])
+        is_latent, is_out = i == len(hidden), i == len(dims) - 2
+        if m.init.startswith("kaiming"):
+            fn = nn.init.kaiming_normal_ if m.init.endswith("normal") else nn.init.kaiming_uniform_
+            fn(lin.weight, nonlinearity="leaky_relu" if m.activation == "leaky_relu" else "relu")
+            nn.init.zeros_(lin.bias)
+        elif m.init.startswith("xavier"):
+            fn = nn.init.xavier_normal_ if m.init.endswith("normal") else nn.init.xavier_uniform_
+            fn(lin.weight, gain=nn.init.calculate_gain(_GAIN[m.activation]))
+            nn.init.zeros_(lin.bias)
+        with torch.no_grad():
+            lin.weight.mul_(m.init_gain)
+            if m.bias_init is not None and not (is_latent or is_out):
+                lin.bias.fill_(m.bias_init)
+        mods.append(lin)
+        linears.append(lin)
+        if is_out:
+            if m.output == "sigmoid":
+                mods.append(nn.Sigmoid())
+        elif not is_latent:
+            if m.norm == "layer":
+                mods.append(nn.LayerNorm(dims[i + 1]))
+            acts.append(len(mods))
+            mods.append(_ACTS[m.activation]())
+    return nn.Sequential(*mods), linears, acts
+
+
+def _optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    t = cfg.train
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr)
+    momentum = t.momentum if t.optimizer in ("momentum", "nesterov") else 0.0
+    return torch.optim.SGD(params, lr=t.lr, momentum=momentum, nesterov=t.optimizer == "nesterov")
+
+
+def measure(cfg: Config) -> dict[str, Any]:
+    """Train the case in plain PyTorch and return what the labelling rules read."""
+    torch.manual_seed(cfg.seed)
+    data = load_dataset(cfg.data, cfg.seed)  # aegrad supplies only the arrays (split, subset, normalisation)
+    xtr, xte = data.train_x.reshape(len(data.train_x), -1).float(), data.test_x.reshape(len(data.test_x), -1).float()
+    net, linears, acts = build_net(cfg, xtr.shape[1])
+    opt = _optimizer(cfg, net.parameters())
+    gen = torch.Generator().manual_seed(cfg.seed)
+    norms, first_last, max_update, nonfinite = [], [], 0.0, False
+    for _ in range(cfg.train.epochs):
+        for idx in torch.randperm(len(xtr), generator=gen).split(cfg.train.batch_size):
+            x = xtr[idx]
+            loss = ((net(x) - x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            g = torch.stack([p.grad.norm() for p in net.parameters() if p.grad is not None]).norm()
+            if not (torch.isfinite(loss) and torch.isfinite(g)):
+                nonfinite = True
+                break
+            norms.append(float(g))
+            rms = [float(lin.weight.grad.norm()) / math.sqrt(lin.weight.numel()) for lin in linears]
+            first_last.append(rms[0] / rms[-1] if rms[-1] > 0 else math.nan)
+            before = [lin.weight.detach().clone() for lin in linears]
+            opt.step()
+            for lin, w in zip(linears, before):
+                wn = float(w.norm())
+                if wn > 0:
+                    max_update = max(max_update, float((lin.weight.detach() - w).norm()) / wn)
+        if nonfinite:
+            break
+    trivial = float(((xte - xtr.mean(0, keepdim=True)) ** 2).mean())
+    with torch.no_grad():
+        out, h, dead, sat = xte, xte, [], []
+        for i, mod in enumerate(net):
+            h = mod(h)
+            if i in acts:
+                if isinstance(mod, (nn.ReLU, nn.LeakyReLU)):
+                    dead.append(float(((h <= 0).all(dim=0)).float().mean()))
+                else:
+                    lo, hi = (0.0, 1.0) if isinstance(mod, nn.Sigmoid) else (-1.0, 1.0)
+                    sat.append(float(((h < lo + 0.01 * (hi - lo)) | (h > hi - 0.01 * (hi - lo))).float().mean()))
+        out = h
+    test = float(((out - xte) ** 2).mean())
+    r = test / trivial if math.isfinite(test) else math.inf
+    tail = [x for x in first_last[len(first_last) // 2 :] if math.isfinite(x)]
+    q = max(1, len(norms) // 4)
+    head_norm = sorted(norms[:10])[len(norms[:10]) // 2] if norms else math.nan
+    tail_norm = sorted(norms[-q:])[len(norms[-q:]) // 2] if norms else math.nan
+    return {
+        "r": r if math.isfinite(r) else None, "nonfinite": nonfinite or not math.isfinite(r),
+        "grad_growth_first": (max(norms) / norms[0]) if norms and norms[0] > 0 else None,
+        "grad_growth_tail": tail_norm / head_norm if norms and head_norm > 0 else None,
+        "max_update_ratio": max_update, "max_dead": max(dead, default=0.0), "max_saturated": max(sat, default=0.0),
+        "first_last_rms": sorted(tail)[len(tail) // 2] if tail else None,
+    }
+
+
+def label(m: dict[str, Any]) -> str:
+    """The rules of benchmarks/doctor_corpus_rules.md, in their order."""
+    r = m["r"] if m["r"] is not None else math.inf
+    rule = [
+        ("exploding_gradient", (m["nonfinite"] and (m["grad_growth_first"] or math.inf) >= 10)
+         or (m["grad_growth_tail"] or 0) >= 100),
+        ("oversize_update", m["max_update_ratio"] >= 1.0),
+        ("dead_units", m["max_dead"] >= 0.95),
+        ("saturation", m["max_saturated"] >= 0.9),
+        ("vanishing_gradient", m["first_last_rms"] is not None and m["first_last_rms"] < 1e-2 and r >= 0.95),
+    ]
+    hit = next((name for name, cond in rule if cond), None)
+    if r < 0.5 and not m["nonfinite"]:
+        return "healthy" if hit is None else "ambiguous"
+    if hit is not None:
+        return hit
+    return "stalled_loss" if r >= 0.95 else "undertrained"
+
+
+# -- aegrad's side ------------------------------------------------------------------------------------
+
+RIGHT_KIND = {
+    "undertrained": {"undertrained", "stalled_loss", "update_ratio"},
+    "stalled_loss": {"stalled_loss", "update_ratio", "undertrained"},
+}
+
+
+def right_kind(lab: str, kinds: list[str], nonfinite: bool) -> bool:
+    ok = RIGHT_KIND.get(lab, {lab})
+    if lab == "oversize_update" and nonfinite:
+        ok = ok | {"exploding_gradient"}
+    return bool(ok & set(kinds))
+
+
+def _full(cfg: Config, patch: dict[str, Any], root: Path, name: str) -> float | None:
+    run = aegrad.train(with_overrides(cfg, patch), out=root / name, report=False)
+    r = run.summary.get("test_over_trivial")
+    return float(r) if isinstance(r, (int, float)) and math.isfinite(r) else None
+
+
+def evaluate_case(name: str, cfg: Config, root: Path) -> dict[str, Any]:
+    """The label (plain PyTorch), aegrad's findings, and the first printed remedy's full run."""
+    t0 = time.perf_counter()
+    m = measure(cfg)
+    lab = label(m)
+    run = aegrad.train(cfg, out=root / name / "run", report=False)
+    found = run.findings["findings"]
+    first = next((f["remedies"][0]["patch"] for f in found if f["remedies"] and "patch" in f["remedies"][0]), None)
+    out = {"label": lab, "measure": m, "aegrad_r": run.summary.get("test_over_trivial"),
+           "kinds": [str(f["kind"]) for f in found], "first_remedy": first}
+    if lab not in ("healthy", "ambiguous") and first:
+        out["first_r"] = _full(cfg, first, root / name, "first")
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def doctor_case(c: dict[str, Any], name: str, cfg: Config, budget: float, probe_epochs: int, root: Path) -> None:
+    """The doctor on the case (its "undertrained" joins the kinds), and its winner's full run."""
+    res = aegrad.doctor(cfg, budget=budget, jobs=1, probe_epochs=probe_epochs)
+    under = [f for f in res.findings["findings"] if str(f["kind"]) == "undertrained"]
+    c["kinds"] = [k for k in c["kinds"] if k != "undertrained"] + ["undertrained"] * bool(under)
+    if under and c.get("first_remedy") is None and c["label"] not in ("healthy", "ambiguous"):
+        c["first_remedy"] = under[0]["remedies"][0]["patch"]  # the doctor's evidence names the remedy
+        c["first_r"] = _full(cfg, c["first_remedy"], root / name, "first")
+    c.update(winner=res.winner.name if res.winner else None, winner_patch=res.patch, doctor_s=round(res.wall_s, 1),
+             probes=len(res.probes), doctor_budget=budget, winner_r=None)
+    if c["label"] not in ("healthy", "ambiguous") and res.patch:
+        c["winner_r"] = _full(cfg, res.patch, root / name, "winner")
+
+
+def _rate(hits: list[bool]) -> str:
+    return f"{sum(hits)}/{len(hits)} ({100 * sum(hits) / len(hits):.0f}%)" if hits else "—"
+
+
+def summarise(results: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"{'case':<28} {'split':<8} {'label':<19} {'r(torch)':>8} {'r(aegrad)':>9}  findings -> first remedy r / "
+             "doctor winner r"]
+    for i, (name, _, _) in enumerate(CASES):
+        c = results.get(name)
+        if c is None:
+            continue
+        f = lambda x: "—" if x is None else f"{x:.3f}"  # noqa: E731
+        lines.append(f"{name:<28} {'held-out' if held_out(i) else 'tuning':<8} {c['label']:<19} "
+                     f"{f(c['measure']['r']):>8} {f(c['aegrad_r']):>9}  {','.join(c['kinds']) or '—'} -> "
+                     f"{f(c.get('first_r'))} / {c['winner'] or 'no change'} {f(c.get('winner_r'))}")
+    for split, want in (("tuning", False), ("held-out", True)):
+        cs = [(results[n], n) for i, (n, _, _) in enumerate(CASES) if n in results and held_out(i) == want]
+        failing = [c for c, _ in cs if c["label"] not in ("healthy", "ambiguous")]
+        healthy = [c for c, _ in cs if c["label"] == "healthy"]
+        trains = lambda x: x is not None and x < 0.5  # noqa: E731
+        lines.append(
+            f"{split}: {len(failing)} failing, {len(healthy)} healthy, "
+            f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous | recall {_rate([bool(c['kinds']) for c in failing])}"
+            f" | right kind {_rate([right_kind(c['label'], c['kinds'], c['measure']['nonfinite']) for c in failing])}"
+            f" | false alarms {_rate([bool(c['kinds']) for c in healthy])}"
+            f" | fix (a) first remedy {_rate([trains(c.get('first_r')) for c in failing])}"
+            f" | fix (b) doctor's winner {_rate([trains(c.get('winner_r')) for c in failing])}"
+            f" | doctor 'no change' on healthy {_rate([c['winner'] is None for c in healthy])}"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.doctor_corpus", description=__doc__.splitlines()[0])
+    p.add_argument("--only", help="comma-separated case names")
+    p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
+    p.add_argument("--probe-epochs", type=int, default=2)
+    p.add_argument("--out", default="benchmarks/results/doctor_corpus.json")
+    p.add_argument("--work", default="/tmp/aegrad-doctor-corpus", help="run folders")
+    p.add_argument("--fresh", action="store_true", help="ignore cached results in --out")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="merge shards' results into --out and print the summary")
+    p.add_argument("--part", default="0/1", help="I/N: run every N-th case from the I-th (parallel shards)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    results: dict[str, Any] = {} if args.fresh or not out.exists() else json.loads(out.read_text())
+    only = set(args.only.split(",")) if args.only else None
+    if args.merge:
+        for f in args.merge:
+            results.update(json.loads(Path(f).read_text()))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str))
+        print("\n".join(summarise(results)))
+        return 0
+    part, parts = map(int, args.part.split("/"))
+    for i, (name, base, over) in enumerate(CASES):
+        if (only and name not in only) or i % parts != part:
+            continue
+        cfg = case_config(base, over)
+        c = results.get(name) if not only else None
+        if c is None:
+            c = results[name] = evaluate_case(name, cfg, Path(args.work))
+        if c.get("doctor_budget") != args.budget:
+            doctor_case(c, name, cfg, args.budget, args.probe_epochs, Path(args.work))
+        else:
+            continue
+        print(f"{name}: {c['label']} kinds={c['kinds']} first_r={c.get('first_r')} winner={c['winner']} "
+              f"winner_r={c.get('winner_r')}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, default=str))
+    print("\n".join(summarise(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

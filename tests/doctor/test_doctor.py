@@ -1,0 +1,175 @@
+"""The doctor (issue 18): ranking and verdict values, candidates, the cause-naming findings, budget,
+reproducible probes, and (slow) constructed failures whose winning patch makes the full run train."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import yaml
+
+import aegrad
+from aegrad.diagnose import diagnose
+from aegrad.doctor.candidates import candidates
+from aegrad.doctor.probes import ProbeResult, probe_config
+from aegrad.doctor.rank import margin, noise, pick_winner, rank, undertrained_evidence
+from aegrad.study.runner import execute_trial
+from conftest import run_cli
+
+LAYERS = ["enc.0", "enc.1", "dec.0", "dec.1"]
+
+
+def rec(step, norm=1e-2, update=1e-3, acts=None, nonfinite=0):
+    """One gradients.jsonl window (the monitor's format) with flat gradient norms."""
+    return {
+        "step": step, "window_steps": 50, "layers": LAYERS, "numel": [100] * 4,
+        "grad_norm": {"mean": [norm] * 4, "max": [norm] * 4, "min": [norm] * 4}, "grad_rms": [norm / 10] * 4,
+        "weight_norm": [1.0] * 4, "update_ratio": [update] * 4, "nonfinite_steps": nonfinite,
+        "loss": {"mean": 0.05, "min": 0.05, "max": 0.05}, "activations": acts or {},
+    }
+
+
+def probe(name, ratio, patch=None, findings=()):
+    return ProbeResult(name, patch or {}, status="ok", test_over_trivial=ratio,
+                       findings=[{"kind": k, "severity": "error"} for k in findings])
+
+
+# -- ranking and verdict (pure) ----------------------------------------------------------------------
+
+
+def test_noise_and_margin_values():
+    base, rep = probe("baseline", 0.40), probe("noise", 0.43)
+    assert noise(base, rep) == pytest.approx(0.03)
+    assert margin(base, 0.03) == pytest.approx(0.06)  # 2 x noise
+    assert margin(base, 0.0) == pytest.approx(0.02)  # 5% of the score
+    assert noise(base, probe("noise", math.inf)) is None
+    assert margin(probe("baseline", math.inf), None) == pytest.approx(0.01)
+
+
+def test_winner_must_beat_the_noise_and_health_breaks_near_ties():
+    base = probe("baseline", 0.40)
+    inside = [probe("lr*3", 0.37, {"train.lr": 0.009})]
+    assert pick_winner(base, rank(inside), 0.05) is None  # within the noise: no change
+    cands = [probe("a", 0.20, {"train.lr": 1e-3}, findings=["dead_units"]), probe("b", 0.22, {"train.lr": 3e-3}),
+             probe("c", 0.10, {"train.lr": 1e-2, "model.init": "kaiming_normal"})]
+    assert [p.name for p in rank(cands)] == ["c", "a", "b"]
+    assert pick_winner(base, rank(cands), 0.05).name == "c"
+    # a and b within the margin of each other: the healthy one wins
+    assert pick_winner(base, rank(cands[:2]), 0.05).name == "b"
+
+
+def test_undertrained_needs_a_same_architecture_probe_far_below():
+    base = probe("baseline", 0.8)
+    assert undertrained_evidence(base, rank([probe("lr*10", 0.3, {"train.lr": 0.01})]), 0.05).name == "lr*10"
+    assert undertrained_evidence(base, rank([probe("deep", 0.3, {"model.depth": 2})]), 0.05) is None
+    assert undertrained_evidence(base, rank([probe("lr*3", 0.6, {"train.lr": 0.003})]), 0.05) is None
+    assert undertrained_evidence(probe("baseline", 0.8, findings=["stalled_loss"]),
+                                 rank([probe("lr*10", 0.3, {"train.lr": 0.01})]), 0.05) is None
+
+
+def test_candidates_put_the_findings_first_then_the_standard_ones_without_no_ops():
+    cfg = aegrad.load_config(overrides={"train.lr": 0.01})
+    findings = {"findings": [{"kind": "dead_units", "remedies": [{"patch": {"model.activation": "leaky_relu"},
+                                                                  "name": "leaky_relu", "why": ""}]}]}
+    got = candidates(cfg, findings)
+    names = [n for n, _, _ in got]
+    assert names[0] == "dead_units:leaky_relu"
+    assert {"lr/10", "lr*10", "lr/3", "lr*3"} <= set(names)
+    assert [p for n, _, p in got if n == "lr/10"] == [{"train.lr": 0.001}]
+    assert "adam" not in names  # already Adam: a no-op is not a candidate
+    assert "init_for_activation" not in names  # kaiming already matches relu
+    sig = aegrad.load_config(overrides={"model.activation": "sigmoid", "model.init": "kaiming_normal"})
+    assert ("init_for_activation", "standard", {"model.init": "xavier_normal"}) in candidates(sig, {"findings": []})
+
+
+# -- findings that name the cause -------------------------------------------------------------------
+
+
+def test_huge_steps_with_flat_gradients_are_oversize_updates_not_exploding():
+    records = [rec(50 * (i + 1), update=5.0 if i == 0 else 1e-3) for i in range(8)]
+    obj = diagnose(records, trivial_mse=0.1, test_mse=0.2, config={"train": {"optimizer": "adam", "lr": 1.0}})
+    kinds = [f["kind"] for f in obj["findings"]]
+    assert kinds == ["oversize_update"]
+    f = obj["findings"][0]
+    assert f["severity"] == "error" and f["evidence"]["max_update_ratio"] == 5.0
+    assert f["remedies"][0]["patch"] == {"train.lr": 0.001}
+
+
+def test_units_killed_after_huge_steps_get_the_learning_rate_first():
+    alive = {"a": {"family": "relu", "mean": 0.5, "std": 0.5, "dead": 0.1, "saturated": None, "output": False}}
+    dead = {"a": {**alive["a"], "dead": 1.0}}
+    records = [rec(50 * (i + 1), update=3.0 if i == 0 else 1e-3, acts=alive if i == 0 else dead) for i in range(8)]
+    cfg = {"train": {"optimizer": "sgd", "lr": 1.0}, "model": {"activation": "relu"}}
+    obj = diagnose(records, trivial_mse=0.1, test_mse=0.1, config=cfg)
+    dead_f = next(f for f in obj["findings"] if f["kind"] == "dead_units")
+    assert dead_f["remedies"][0]["patch"] == {"train.lr": 0.1}
+    # dead from the first sample on (a bias of -5): not the learning rate's fault
+    records = [rec(50 * (i + 1), update=3.0 if i == 0 else 1e-3, acts=dead) for i in range(8)]
+    dead_f = next(f for f in diagnose(records, trivial_mse=0.1, test_mse=0.1, config=cfg)["findings"]
+                  if f["kind"] == "dead_units")
+    assert dead_f["remedies"][0]["patch"] != {"train.lr": 0.1}
+
+
+def test_undertrained_finding_only_with_the_doctors_evidence():
+    records = [rec(50 * (i + 1)) for i in range(8)]
+    assert diagnose(records, trivial_mse=0.1, test_mse=0.07)["findings"] == []
+    obj = diagnose(records, trivial_mse=0.1, test_mse=0.07,
+                   reachable={"test_over_trivial": 0.2, "patch": {"train.lr": 0.01}, "name": "lr*10"})
+    (f,) = obj["findings"]
+    assert f["kind"] == "undertrained" and f["severity"] == "error"
+    assert f["remedies"][0]["patch"] == {"train.lr": 0.01}
+
+
+# -- probes, budget, verdicts on real trainings ---------------------------------------------------------
+
+
+def _digits(**over):
+    return aegrad.load_config(overrides={"train.epochs": 8, "data.limit": 600, **over})
+
+
+def test_same_seed_probes_are_reproducible(tmp_path):
+    cfg = probe_config(_digits(), {"train.lr": 0.01}, epochs=1)
+    got = []
+    for i in range(2):
+        assert execute_trial(cfg, str(tmp_path / str(i)), 1)["status"] == "ok"
+        got.append(yaml.safe_load((tmp_path / str(i) / "summary.json").read_text())["test_mse"])
+    assert got[0] == got[1]
+
+
+def test_budget_is_respected(tmp_path):
+    cfg = _digits()
+    t0 = time.perf_counter()
+    res = aegrad.doctor(cfg, budget=4.0, jobs=1, probe_epochs=1)
+    took = time.perf_counter() - t0
+    one_probe = max([res.baseline.wall_s] + [p.wall_s for p in res.probes])
+    assert res.wall_s <= 4.0 + 2 * one_probe, (res.wall_s, one_probe)  # baseline round may overrun by one probe
+    assert took < 4.0 + 3 * one_probe + 5
+    assert res.skipped  # the budget left candidates out
+
+
+def test_cli_refuses_a_bad_budget_in_one_line():
+    out = run_cli("doctor", "--budget", "0")
+    assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_healthy_preset_gets_no_change(tmp_path):
+    res = aegrad.doctor(aegrad.load_config(overrides={"train.epochs": 8}), budget=25, jobs=1, probe_epochs=2)
+    assert res.winner is None and res.patch == {}, [p.to_dict() for p in res.probes]
+    assert "no change" in res.verdict
+    assert not [f for f in res.findings["findings"] if f["kind"] == "undertrained"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "over"), [
+    ("adam_lr1", {"train.lr": 1.0}),
+    ("vanishing", {"model.depth": 8, "model.width": 64, "model.activation": "sigmoid", "model.init": "default",
+                   "train.optimizer": "sgd", "train.lr": 0.1}),
+])
+def test_winning_patch_makes_the_full_run_train(tmp_path, name, over):
+    cfg = aegrad.load_config(overrides={"train.epochs": 10, **over})
+    res = aegrad.doctor(cfg, budget=30, jobs=1, probe_epochs=3, apply=True, out=tmp_path / name)
+    assert res.winner is not None, [p.to_dict() for p in res.probes]
+    s = res.applied.summary
+    assert s["test_mse"] < 0.5 * s["trivial_mse"], (res.patch, s)
