@@ -62,3 +62,9 @@ def test_cli_compress_decompress_round_trip_and_generation(runs, tmp_path, capsy
     out = capsys.readouterr().out
     assert all(m in out for m in ("aegrad", "gzip", "bzip2", "xz", "zstd"))
     assert main(["text-probe", str(tmp_path / "nope")]) == 2
+    capsys.readouterr()
+    # the generic commands hand a text run to apps/text
+    assert main(["sample", run, "-n", "2"]) == 0 and len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main(["interpolate", run, "--between", "0", "1", "--steps", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4
+    assert main(["probe", run]) == 0 and "tf-idf" in capsys.readouterr().out

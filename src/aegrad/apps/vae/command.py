@@ -62,6 +62,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from aegrad.apps.vae.generate import SAMPLES, sample_prior, write_images
 
     run = _run(args.run_dir)
+    if run.config.model.kind == "seq":  # a text run samples lines (apps/text)
+        from aegrad.apps.text import command as text_command
+
+        return text_command.cmd_sample(argparse.Namespace(run_dir=args.run_dir, n=args.n, seed=args.seed, temperature=0.0))
     out = _out(args, run.path, SAMPLES)
     images = sample_prior(run.model, args.n, run.config.model.latent, args.seed)
     print(write_images(out, images, cols=math.ceil(math.sqrt(args.n))))
@@ -74,6 +78,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from aegrad.apps.vae.generate import INTERPOLATION, interpolate, require_variational, write_images
 
     run = _run(args.run_dir)
+    if run.config.model.kind == "seq":  # a text run interpolates lines (apps/text)
+        from aegrad.apps.text import command as text_command
+
+        return text_command.cmd_interpolate(argparse.Namespace(run_dir=args.run_dir, between=args.between, steps=args.steps))
     out = _out(args, run.path, INTERPOLATION)
     model = run.model
     require_variational(model)
