@@ -11,6 +11,7 @@ The public API, re-exported here and nowhere else::
 from aegrad.api import train, write_report
 from aegrad.apps.anomaly import AutoencoderOutlierDetector
 from aegrad.apps.probe import AutoencoderTransformer
+from aegrad.apps.text import SeqAutoencoder, Vocabulary
 from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
 from aegrad.data import Dataset, list_sources, load_dataset
@@ -37,7 +38,9 @@ __all__ = [
     "GradientMonitor",
     "ImageCodec",
     "Run",
+    "SeqAutoencoder",
     "UserError",
+    "Vocabulary",
     "apply_overrides",
     "collapse_findings",
     "create_model",
