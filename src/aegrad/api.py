@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aegrad.config import Config
-from aegrad.run import Run, default_run_dir, load_run
+from aegrad.run import Run, default_run_dir, load_run, unlock_run_dir
 from aegrad.train import distributed as dist
 from aegrad.train.callbacks import Callback
 from aegrad.train.loop import fit
@@ -40,9 +40,12 @@ def train(
         from aegrad.apps.vae.callback import GenerationArtifacts
 
         callbacks = [*callbacks, GenerationArtifacts(run_dir)]  # samples.png and interpolation.png for the report
-    summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
-    if report and dist.is_rank0():
-        write_report(run_dir)
+    try:
+        summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
+        if report and dist.is_rank0():
+            write_report(run_dir)
+    finally:
+        unlock_run_dir(run_dir)  # fit releases it when it ends; this covers a run that raised
     dist.cleanup()
     run = Run(path=run_dir, config=cfg, summary=summary)
     return run

@@ -22,7 +22,7 @@ from aegrad.apps.probe import command as probe_command
 from aegrad.apps.vae import command as vae_command
 from aegrad.apps.text import command as text_command
 from aegrad.doctor import command as doctor_command  # aegrad doctor (issue 18)
-from aegrad.errors import UserError
+from aegrad.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UserError, excerpt, os_error_message
 from aegrad.train.callbacks import Callback
 
 log = logging.getLogger("aegrad")
@@ -97,11 +97,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.preset or args.config:
             raise UserError("--resume continues a run with its own config; use --set to change it (e.g. train.epochs)")
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise UserError(f"--resume {args.resume} writes into that run folder; drop --out {args.out}")
         from aegrad.config import parse_set_args, with_overrides
 
         cfg = with_overrides(load_run(args.resume).config, parse_set_args(args.sets))
     else:
         cfg = _load_cfg(args)
+    if args.out and not args.resume and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a file, not a folder; pick a new folder for the run")
     if args.out and not args.resume and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise UserError(f"--out {args.out} exists and is not empty; pick a new folder or use --resume {args.out}")
     if not cfg.train.compile:
@@ -113,13 +117,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = train(cfg, out=args.out, resume=args.resume, report=not args.no_report, callbacks=callbacks)
     from aegrad.train.distributed import is_rank0
 
+    status = _train_status(run.summary)
     if not is_rank0():
-        return 0  # under torchrun every rank trains; rank 0 alone prints
+        return status  # under torchrun every rank trains; rank 0 alone prints
     if args.quiet:
         print(run.path)
-        return 0
+        return status
     print_train_summary(run, as_json=args.json, table=sys.stdout.isatty())
-    return 0
+    return status
+
+
+def _train_status(summary: dict) -> int:
+    """0 for a run that completed (or stopped early by patience), EXIT_STOPPED when the NaN guard stopped it."""
+    from aegrad.errors import EXIT_STOPPED
+
+    return EXIT_STOPPED if str(summary.get("stop_reason", "completed")).startswith("stopped: non-finite") else 0
 
 
 # ---- the summary `aegrad train` prints: a rich table on a terminal, JSON with --json (or when piped)
@@ -169,8 +181,17 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from aegrad.diagnose import format_findings
     from aegrad.run import load_run
 
-    findings = load_run(args.run_dir).findings
+    from aegrad.run import run_state
+
+    run = load_run(args.run_dir)
+    state = run_state(run.path)  # "complete", "stopped: ..." or "incomplete: ..." (no findings.json)
+    if state.startswith("incomplete"):
+        print(json.dumps({"incomplete": True, "reason": state, "findings": []}, indent=2) if args.json else state)
+        return 0
+    findings = run.findings
     print(json.dumps(findings, indent=2) if args.json else format_findings(findings))
+    if not args.json and state != "complete":
+        print(state)
     return 0
 
 
@@ -179,6 +200,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not Path(args.path).is_dir():
         raise UserError(f"not a run or study directory: {args.path}")
+    from aegrad.run import CONFIG, load_run
+
+    if (Path(args.path) / CONFIG).exists():  # a run: its files are checked before any plot is drawn
+        _ = load_run(args.path).findings
     print(write_report(args.path))
     return 0
 
@@ -205,7 +230,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     spec = study.load_spec(builtin=args.builtin, path=args.spec, quick=args.quick)
     result = study.run_study(spec, out=args.out, jobs=args.jobs, progress=print)
     print(result.path)
-    return 0
+    from aegrad.errors import EXIT_TRIALS_FAILED
+
+    return EXIT_TRIALS_FAILED if result.failed else 0
 
 
 COMMANDS = {
@@ -260,15 +287,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as err:
-        print(f"aegrad: error: {err}", file=sys.stderr)
-        return 2
+        print(f"aegrad: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("aegrad: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    # ---- reliability (issue 19): file-system and allocation failures are bad input too, one line each
+    except OSError as err:  # --out is a file or under one, unwritable, a name too long, a full disk, ...
+        print(f"aegrad: error: {os_error_message(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("aegrad: error: not enough memory for this config or data; use smaller widths, batch or data.limit",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _one_line(err: BaseException) -> str:
+    """An error message on one line, at most a screenful (messages never echo a whole input)."""
+    return excerpt(err, 1000)
 
 
 def run() -> None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aegrad import safeyaml
 from aegrad.errors import UserError
 
 DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text", "skimage"]
@@ -203,10 +204,50 @@ class Config(_Strict):
                 "data.normalize=zscore gives targets outside model.output=sigmoid's (0, 1) range, so they cannot "
                 "be reconstructed; set model.output=identity or data.normalize=minmax"
             )
+        _check_ranges(self)  # reliability (issue 19): finite floats, betas, seed, widths, run name
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# ---- reliability (issue 19): what the fields' own bounds cannot say, checked before anything runs
+
+FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: larger values become inf in training
+SEED_MAX = 2**63 - 1  # torch.manual_seed's and numpy's non-negative range
+_WIDTH_LISTS = ("model.widths", "model.channels", "model.vae.decoder_widths", "model.codec.prior_filters")
+
+
+def _floats(node: Any, key: str = ""):
+    """(dotted key, value) for every float in a model_dump, lists included."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _floats(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from _floats(v, f"{key}[{i}]")
+    elif isinstance(node, float):
+        yield key, node
+
+
+def _check_ranges(cfg: Config) -> None:
+    dump = cfg.model_dump()
+    for key, value in _floats(dump):
+        if not (abs(value) <= FLOAT32_MAX):  # also False for nan
+            raise ValueError(f"{key} must be a finite number (in float32, |x| <= 3.4e38), got {value!r}")
+    if not all(0.0 <= b < 1.0 for b in cfg.train.betas):
+        raise ValueError(f"train.betas must both lie in [0, 1), got {list(cfg.train.betas)}")
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise ValueError(f"seed must lie in [0, 2**63 - 1], got {cfg.seed}")
+    for key in _WIDTH_LISTS:
+        node: Any = dump
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node and any(w < 1 for w in node):
+            raise ValueError(f"{key} must list sizes of at least 1, got {node}")
+    name = cfg.name
+    if name is not None and ("/" in name or "\\" in name or "\0" in name or ".." in name):
+        raise ValueError(f"name is a label and part of the run folder's name: no slashes or '..', got {name[:40]!r}")
 
 
 # ---- validation errors as one line (the one formatter: configs here, study specs in study/spec.py)
@@ -272,8 +313,8 @@ def validate(data: dict[str, Any]) -> Config:
 def parse_value(text: str) -> Any:
     """A --set value is a YAML scalar or flow collection: 8, 1e-3, true, null, [64, 32]."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return safeyaml.load(text, where="--set value")
+    except UserError:
         return text
 
 
@@ -320,7 +361,7 @@ def _preset_dict(name: str) -> dict[str, Any]:
     if name not in presets:
         raise UserError(f"unknown preset {name!r}; valid: {', '.join(presets)}")
     text = resources.files("aegrad.presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    return safeyaml.load(text, where=f"preset {name}") or {}
 
 
 def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, Any]:
@@ -328,10 +369,9 @@ def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, A
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise UserError(f"{what} {p} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if p.stat().st_size > safeyaml.MAX_BYTES:  # before reading it: a config is a few KB
+        raise UserError(f"{what} {p} is {p.stat().st_size:,} bytes; at most {safeyaml.MAX_BYTES:,} are read")
+    data = safeyaml.load(p.read_bytes(), where=f"{what} {p}")
     if data is None:
         return {}
     if not isinstance(data, dict):

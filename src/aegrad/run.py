@@ -8,6 +8,7 @@ are atomic (temp file + rename) so a killed run never leaves a torn file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aegrad.config import Config, load_config
-from aegrad.errors import UserError
+from aegrad.errors import UserError, excerpt
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -62,22 +63,43 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; a damaged one (not UTF-8, not JSON) is a one-line UserError naming it."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{p} is damaged (not valid JSON: {excerpt(err)}); rerun or resume the run") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (summary.json, findings.json)."""
+    obj = read_json(path)
+    if not isinstance(obj, dict):
+        raise UserError(f"{path} is damaged (a JSON {type(obj).__name__}, not an object); rerun or resume the run")
+    return obj
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of a JSON-lines file (a torn last line from a kill is skipped)."""
+    """Every complete record of a JSON-lines file (a torn last line from a kill, or a line that is no object, is skipped)."""
     p = Path(path)
     if not p.exists():
         return []
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.strip():
             try:
-                out.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if isinstance(record, dict):
+                out.append(record)
     return out
+
+
+def _step_of(record: dict[str, Any]) -> float:
+    """A record's step for truncation on resume (a record with no usable step sorts after every checkpoint)."""
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) and not isinstance(step, bool) else float("inf")
 
 
 class JsonlWriter:
@@ -87,7 +109,7 @@ class JsonlWriter:
         self.path = Path(path)
         if truncate_after_step is not None:
             # On resume, drop records logged after the checkpoint so the log matches a straight run.
-            kept = [r for r in read_jsonl(self.path) if int(r.get("step", 0)) <= truncate_after_step]
+            kept = [r for r in read_jsonl(self.path) if _step_of(r) <= truncate_after_step]
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         self._f = self.path.open("a", encoding="utf-8")
 
@@ -120,7 +142,12 @@ class Run:
     @property
     def findings(self) -> dict[str, Any]:
         p = self.path / FINDINGS
-        return read_json(p) if p.exists() else {"healthy": True, "findings": []}
+        if not p.exists():
+            return {"healthy": True, "findings": []}
+        found = read_json_object(p)
+        if not isinstance(found.get("findings", []), list):
+            raise UserError(f"{p} is damaged ('findings' is not a list); rerun or resume the run")
+        return found
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
@@ -154,5 +181,67 @@ def load_run(path: str | Path) -> Run:
     if not (p / CONFIG).exists():
         raise UserError(f"{p} is not a run directory (no {CONFIG})")
     cfg = load_config(path=p / CONFIG)
-    summary = read_json(p / SUMMARY) if (p / SUMMARY).exists() else {}
+    summary = read_json_object(p / SUMMARY) if (p / SUMMARY).exists() else {}
     return Run(path=p, config=cfg, summary=summary)
+
+
+# ---- reliability (issue 19): a run's state as `diagnose` says it, and one writer per run folder
+
+
+def run_state(path: str | Path) -> str:
+    """"complete", the summary's "stopped: ..." reason, or "incomplete: ..." for a run that never finished."""
+    p = Path(path)
+    if not (p / SUMMARY).exists() or not (p / FINDINGS).exists():
+        return (
+            f"incomplete: the run did not finish (no {SUMMARY} / {FINDINGS}), so it has no diagnosis; "
+            f"continue it with `aegrad train --resume {p}`"
+        )
+    reason = str(read_json_object(p / SUMMARY).get("stop_reason", "completed"))
+    return reason if reason.startswith("stopped") else "complete"
+
+
+_LOCKS: dict[str, int] = {}  # run folder (resolved) -> the open descriptor holding its lock in this process
+
+
+def lock_run_dir(run_dir: str | Path) -> None:
+    """Take the run folder's writer lock (``flock`` on the folder itself: no file is added), or refuse.
+
+    The kernel drops the lock when its holder exits, however it ends, so a killed run's lock is
+    simply taken over. A lock this process still holds (a training that raised) is retaken.
+    """
+    p = Path(run_dir)
+    if not p.is_dir():
+        raise UserError(f"{p} is not a folder; a run needs a folder of its own (pick another --out)")
+    key = str(p.resolve())
+    stale = _LOCKS.pop(key, None)
+    if stale is not None:
+        os.close(stale)
+    fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(
+            f"{p} is in use: another aegrad process is training into it; wait for it to end or pick another --out"
+        ) from None
+    _LOCKS[key] = fd
+
+
+def unlock_run_dir(run_dir: str | Path) -> None:
+    """Release the writer lock this process holds on `run_dir` (nothing if it holds none)."""
+    fd = _LOCKS.pop(str(Path(run_dir).resolve()), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def remove_new_run_dir(run_dir: str | Path) -> None:
+    """Undo a run folder this process created when its set-up failed: our files, then the folder if empty."""
+    p = Path(run_dir)
+    for name in (CONFIG, METRICS, GRADIENTS, STATE, WEIGHTS):
+        (p / name).unlink(missing_ok=True)
+    for tmp in p.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    try:
+        p.rmdir()
+    except OSError:
+        pass  # something else is in it now: not ours to remove

@@ -28,6 +28,7 @@ def _load_npy(path: Path) -> np.ndarray:
         # Without this check numpy would try the file as a pickle and suggest allow_pickle.
         if f.read(6) != b"\x93NUMPY":
             raise UserError(f"{path} is not a .npy file (no NumPy header); save arrays with np.save(path, x)")
+        _check_npy_size(f, path)
     try:
         # allow_pickle=False: a .npy of Python objects could run code when loaded.
         arr: np.ndarray = np.load(path, allow_pickle=False)
@@ -36,10 +37,34 @@ def _load_npy(path: Path) -> np.ndarray:
     return arr
 
 
+def _check_npy_size(f, path: Path) -> None:
+    """Refuse a header whose shape needs more bytes than the file holds (before numpy allocates them)."""
+    f.seek(0)
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read(f)  # the header only, no data
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
+        raise UserError(f"cannot read {path} as a .npy array: {str(err).splitlines()[0][:120]}") from None
+    need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    have = path.stat().st_size - f.tell()
+    if not dtype.hasobject and need > have:
+        raise UserError(f"{path}: its header claims shape {shape} ({need:,} bytes) but the file holds {have:,}")
+
+
+def _check_float32(x: np.ndarray, where: str) -> None:
+    """Values finite in float64 may still overflow float32, in which the model trains; features must exist."""
+    if x.ndim >= 2 and 0 in x.shape[1:]:
+        raise UserError(f"{where}: samples have no values (shape {x.shape}); each sample needs at least one")
+    if np.issubdtype(x.dtype, np.floating) and x.size and np.abs(x).max() > np.finfo(np.float32).max:
+        bad = int(np.argwhere(np.abs(x) > np.finfo(np.float32).max)[0][0])
+        raise UserError(f"{where}: sample {bad} holds a value beyond float32's range (|x| <= 3.4e38)")
+
+
 def _csv_layout(path: Path) -> tuple[str, int]:
     """(delimiter, lines to skip): a first row that is not all numbers is a header."""
     try:
-        with open(_open_file(path, "csv file"), encoding="utf-8") as f:
+        with open(_open_file(path, "csv file"), encoding="utf-8-sig") as f:  # -sig: a byte-order mark is no data
             numbered = ((n, line) for n, line in enumerate(f, 1) if line.strip())
             n, first = next(numbered, (0, ""))
     except UnicodeDecodeError:
@@ -57,7 +82,7 @@ def _csv_layout(path: Path) -> tuple[str, int]:
 def _load_csv(path: Path) -> np.ndarray:
     delimiter, skip = _csv_layout(path)
     try:
-        arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8")
+        arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError):
         raise UserError(f"{path} is not a numeric CSV: {_first_bad_line(path, delimiter, skip)}") from None
     return arr
@@ -66,7 +91,7 @@ def _load_csv(path: Path) -> np.ndarray:
 def _first_bad_line(path: Path, delimiter: str, skip: int) -> str:
     """Why np.loadtxt failed, with a 1-based line number a text editor shows (error path only)."""
     width = None
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         for n, line in enumerate(f, 1):
             if n <= skip or not line.strip() or line.lstrip().startswith("#"):  # as np.loadtxt skips
                 continue
@@ -118,6 +143,7 @@ def npy(cfg: DataConfig, seed: int) -> SourceData:
     if x.ndim not in (2, 3, 4):
         raise UserError(f"{path}: array must be (N, D), (N, H, W) or (N, C, H, W), got shape {x.shape}")
     check_samples(x, str(path))
+    _check_float32(x, str(path))
     if x.ndim == 3:
         x = x[:, None]  # one channel
     if cfg.label_column is not None:
@@ -139,6 +165,7 @@ def csv(cfg: DataConfig, seed: int) -> SourceData:
         y = _labels(x[:, col], len(x), f"{path} column {cfg.label_column}")
         x = np.delete(x, col, axis=1)
     check_samples(x, str(path))
+    _check_float32(x, str(path))
     return _with_labels(cfg, x, y)
 
 

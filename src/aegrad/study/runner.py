@@ -261,12 +261,14 @@ def run_study(
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     study_dir = Path(out) if out is not None else default_out(spec)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(study_dir / SPEC, spec.to_yaml())
-    base = base_dict(spec)
+    base = base_dict(spec)  # a bad base (unknown preset, missing config) is refused before the folder exists
     tunes = spec.tunes()
     tune_trials = expand_tune_trials(spec)
     n_main = len(expand_trials(spec))
+    if study_dir.exists() and not study_dir.is_dir():
+        raise UserError(f"--out {study_dir} is a file, not a folder; pick a folder for the study")
+    study_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(study_dir / SPEC, spec.to_yaml())
     total = n_main + sum(map(len, tune_trials.values()))
     jobs = min(jobs, total)
     threads = max(1, cores // jobs)

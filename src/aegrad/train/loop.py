@@ -176,38 +176,82 @@ def fit(
 
 
 def _setup(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback], options: StepOptions) -> _Fit:
-    """Data, model, objective and run directory; then (after any pretraining) the optimizer, step and hooks."""
+    """Data, model, objective and (resuming) the checkpoint, all checked before the run directory is touched;
+    then the run directory (locked: one writer), and after any pretraining the optimizer, step and hooks."""
+    from aegrad.errors import UserError, excerpt
+    from aegrad.run import STATE, lock_run_dir, remove_new_run_dir, unlock_run_dir
+
     t = cfg.train
     device = dist.device_for_rank(resolve_device(t.device))
-    torch.manual_seed(cfg.seed)
-    wall0 = time.perf_counter()
-    data = load_dataset(cfg.data, cfg.seed)
-    model = create_model(cfg.model, data.sample_shape).to(device)
-    objective = create_objective(cfg, model)
-    _set_threads(t, model, device)
     rank0 = dist.is_rank0()
-    if rank0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
-    state = load_state(run_dir) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-    after = state["step"] if state else None
-    f = _Fit(
-        cfg, run_dir, data, data.train_x.to(device), data.test_x.to(device), model, objective,
-        gen=torch.Generator().manual_seed(cfg.seed + 1), callbacks=callbacks, options=options,
-        metrics=JsonlWriter(run_dir / METRICS, truncate_after_step=after) if rank0 else None,
-        gradlog=JsonlWriter(run_dir / GRADIENTS, truncate_after_step=after) if rank0 else None,
-        grad_records=[], wall0=wall0,
-    )
-    if state is not None:
-        f.grad_records = list(read_records(run_dir / GRADIENTS))
-    if t.pretrain == "layerwise" and state is None:
-        pretrain_layerwise(model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
-    _build_training(f, device)
-    if state is not None:
-        _restore(f, state)
-    f.guard.snapshot(model, f.optimizer)
+    existed = run_dir.exists()
+    if rank0 and existed:
+        lock_run_dir(run_dir)  # refused when another process trains into this folder
+    had_config = (run_dir / CONFIG).exists()
+    created = False
+    f = None
+    damaged = f"cannot resume {run_dir}: {STATE} is damaged or does not fit this config"
+    try:
+        torch.manual_seed(cfg.seed)
+        wall0 = time.perf_counter()
+        data = load_dataset(cfg.data, cfg.seed)
+        model = create_model(cfg.model, data.sample_shape).to(device)
+        objective = create_objective(cfg, model)
+        _set_threads(t, model, device)
+        state = None
+        if resume and not (run_dir / STATE).exists() and not (run_dir / SUMMARY).exists():
+            after = -1  # killed before its first checkpoint: start over (exactly the uninterrupted run), logs cleared
+        elif resume:  # the whole checkpoint is loaded and applied before anything in the folder changes
+            try:
+                state = load_state(run_dir)
+                model.load_state_dict(state["model"])
+                after = int(state["step"])
+            except UserError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any damage to state.pt is the same bad input
+                raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
+        else:
+            after = None
+        f = _Fit(
+            cfg, run_dir, data, data.train_x.to(device), data.test_x.to(device), model, objective,
+            gen=torch.Generator().manual_seed(cfg.seed + 1), callbacks=callbacks, options=options,
+            metrics=None, gradlog=None, grad_records=[], wall0=wall0,
+        )
+        if state is not None:
+            _build_training(f, device)
+            try:
+                _restore(f, state)
+            except Exception as err:  # noqa: BLE001
+                raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
+        if rank0:  # everything checked: now the folder is created (or changed)
+            created = not run_dir.exists()
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not existed:
+                lock_run_dir(run_dir)
+                if (run_dir / CONFIG).exists() and not had_config:
+                    raise UserError(f"another process trained into {run_dir} meanwhile; pick another --out")
+            if resume:
+                for tmp in run_dir.glob(".*.tmp"):  # a write a kill interrupted (we hold the lock: none is live)
+                    tmp.unlink(missing_ok=True)
+            atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
+            f.metrics = JsonlWriter(run_dir / METRICS, truncate_after_step=after)
+            f.gradlog = JsonlWriter(run_dir / GRADIENTS, truncate_after_step=after)
+        if state is not None:
+            f.grad_records = list(read_records(run_dir / GRADIENTS))
+        if t.pretrain == "layerwise" and state is None:
+            pretrain_layerwise(model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
+        if state is None:
+            _build_training(f, device)
+        f.guard.snapshot(model, f.optimizer)
+    except BaseException:
+        if rank0:
+            for writer in (f.metrics, f.gradlog) if f is not None else ():
+                if writer is not None:
+                    writer.close()
+            unlock_run_dir(run_dir)
+            if created:
+                remove_new_run_dir(run_dir)
+        raise
     for cb in callbacks:
         cb.on_fit_start(_steps_per_epoch(f) * t.epochs, f.prog.step)
     f.last_checkpoint = time.perf_counter()
@@ -533,6 +577,10 @@ def _finish(f: _Fit, stop_reason: str) -> dict:
         f.gradlog.close()
     for cb in f.callbacks:
         cb.on_fit_end(summary)
+    if dist.is_rank0():
+        from aegrad.run import unlock_run_dir
+
+        unlock_run_dir(f.run_dir)  # the folder's writer lock, taken in _setup
     return summary
 
 
