@@ -17,6 +17,13 @@ def evaluate_run(path: str | Path) -> dict[str, Any]:
     run = load_run(path)
     model = run.model
     data = load_dataset(run.config.data, run.config.seed)
+    if not data.test_x.is_floating_point():  # token ids (model.kind=seq): the objective's terms, no MSE
+        from aegrad.train.objectives import create_objective
+        from aegrad.train.scoring import evaluate_terms
+
+        terms = evaluate_terms(model, data.test_x, create_objective(run.config, model))
+        return {"run": str(run.path), "test_samples": len(data.test_x),
+                **{f"test_{k}": v for k, v in terms.items() if k != "mse"}}
     mse = evaluate(model, data.test_x)
     with torch.no_grad():
         x_hat = model(data.test_x)["x_hat"]
