@@ -275,3 +275,9 @@ def test_fuzz_idx_parser(data, magic):
         assert "\n" not in str(err)
     else:
         assert isinstance(arr, np.ndarray)
+
+
+def test_eval_names_an_incomplete_run(finished_run, capsys):
+    (finished_run / "summary.json").unlink()  # what a kill after a checkpoint leaves: weights, no summary
+    assert main(["eval", str(finished_run)]) == 0
+    assert json.loads(capsys.readouterr().out)["state"].startswith("incomplete")

@@ -173,7 +173,13 @@ def print_train_summary(run: Any, as_json: bool = False, table: bool = False) ->
 def cmd_eval(args: argparse.Namespace) -> int:
     from aegrad.evaluate import evaluate_run
 
-    print(json.dumps(evaluate_run(args.run_dir), indent=2))
+    from aegrad.run import run_state
+
+    result = evaluate_run(args.run_dir)
+    state = run_state(args.run_dir)
+    if state != "complete":  # a killed run's last checkpoint, or a stopped run: said, not hidden
+        result["state"] = state
+    print(json.dumps(result, indent=2))
     return 0
 
 
