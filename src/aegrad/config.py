@@ -187,6 +187,10 @@ class Config(_Strict):
             self.model.seq.vocab_size = self.data.text.vocab_size
         if self.model.kind == "seq" and self.data.source == "text" and self.model.seq.vocab_size != self.data.text.vocab_size:
             raise ValueError("model.seq.vocab_size must equal data.text.vocab_size (or be left unset)")
+        if (self.data.source == "text") != (self.model.kind == "seq"):
+            raise ValueError("data.source=text gives token ids that only model.kind=seq reads (set both, or neither)")
+        if self.model.kind == "seq" and (self.train.pretrain != "none" or self.train.noise != "none"):
+            raise ValueError("model.kind=seq takes neither train.pretrain (it has no dense stages) nor train.noise (ids are not values)")
         if self.train.noise == "masking" and self.train.noise_level > 1:
             raise ValueError(f"train.noise_level is the masked fraction for noise=masking: 0..1, got {self.train.noise_level}")
         if (self.data.labels_path is not None or self.data.label_column is not None) and self.data.source not in (

@@ -104,6 +104,10 @@ def test_config_fills_the_model_vocabulary_from_the_data():
     assert cfg.model.seq.vocab_size == cfg.data.text.vocab_size == 64
     with pytest.raises(UserError, match="model.seq.vocab_size must equal data.text.vocab_size"):
         load_config(preset="text-words", overrides={"model.seq.vocab_size": 32})
+    with pytest.raises(UserError, match="only model.kind=seq reads"):
+        load_config(preset="text-words", overrides={"model.kind": "mlp"})
+    with pytest.raises(UserError, match="neither train.pretrain"):
+        load_config(preset="text-words", overrides={"train.noise": "masking"})
 
 
 # ---------------------------------------------------------------- masking
