@@ -105,11 +105,19 @@ def _step_of(record: dict[str, Any]) -> float:
 class JsonlWriter:
     """Appends one JSON object per line and flushes, so a crash keeps what was logged."""
 
-    def __init__(self, path: Path, truncate_after_step: int | None = None) -> None:
+    def __init__(self, path: Path, truncate_after_step: int | None = None, drop_epoch_at_cut: bool = False) -> None:
+        """`truncate_after_step`: on resume, drop the records logged after the checkpoint's step, so the
+        log matches a straight run; `drop_epoch_at_cut`: the checkpoint was taken mid-epoch, before the
+        epoch record at its step was written, so such a record is dropped too."""
         self.path = Path(path)
         if truncate_after_step is not None:
-            # On resume, drop records logged after the checkpoint so the log matches a straight run.
-            kept = [r for r in read_jsonl(self.path) if _step_of(r) <= truncate_after_step]
+            cut = truncate_after_step
+
+            def keep(r: dict[str, Any]) -> bool:
+                step = _step_of(r)
+                return step < cut or (step == cut and not (drop_epoch_at_cut and r.get("kind") == "epoch"))
+
+            kept = [r for r in read_jsonl(self.path) if keep(r)]
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         self._f = self.path.open("a", encoding="utf-8")
 

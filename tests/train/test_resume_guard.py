@@ -99,3 +99,34 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path):
     resumed = aegrad.train(_cfg(**over), resume=tmp_path / "k", report=False).summary
     assert resumed["steps"] == straight["steps"]
     assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6, abs=1e-9)
+
+
+class _Kill(aegrad.Callback):
+    """Stops the process's training at optimizer step `at`, as a kill would (before that step is logged)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def _logged(path):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in read_jsonl(path)]
+
+
+# digits-mlp: 23 steps an epoch. A checkpoint every 7 steps, killed inside a monitor window; and one on an
+# epoch's last step (taken before that epoch's record), killed two steps later.
+@pytest.mark.parametrize("every,kill_at", [(7, 16), (23, 25)])
+def test_logs_after_a_resume_equal_an_uninterrupted_runs(tmp_path, every, kill_at):
+    cfg = _cfg(**{"train.epochs": 2, "train.checkpoint_every": every, "train.log_every": 3, "monitor.sync_every": 10,
+                  "train.checkpoint_interval_s": 1e9})
+    straight = aegrad.train(cfg, out=tmp_path / "s", report=False)
+    with pytest.raises(KeyboardInterrupt):
+        aegrad.train(cfg, out=tmp_path / "k", report=False, callbacks=[_Kill(kill_at)])
+    resumed = aegrad.train(cfg, resume=tmp_path / "k", report=False)
+    assert resumed.summary["test_mse"] == straight.summary["test_mse"]
+    for name in ("metrics.jsonl", "gradients.jsonl"):
+        assert _logged(tmp_path / "k" / name) == _logged(tmp_path / "s" / name), name
+    assert not list((tmp_path / "k").glob(".*.tmp"))

@@ -27,15 +27,20 @@ from aegrad.data import Dataset, load_dataset
 from aegrad.diagnose import GradientMonitor, diagnose
 from aegrad.diagnose.records import read_records
 from aegrad.models import create_model
+from aegrad.errors import UserError, excerpt
 from aegrad.run import (
     CONFIG,
     FINDINGS,
     GRADIENTS,
     METRICS,
+    STATE,
     SUMMARY,
     JsonlWriter,
     atomic_write_text,
+    lock_run_dir,
     read_jsonl,
+    remove_new_run_dir,
+    unlock_run_dir,
     write_json,
 )
 from aegrad.train import distributed as dist
@@ -65,8 +70,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from aegrad.errors import UserError
-
         raise UserError("train.device=cuda but no CUDA device is available; valid here: auto, cpu")
     return torch.device(name)
 
@@ -96,6 +99,15 @@ class _Sums:
         self.steps += 1
         if clipped is not None:
             self.clipped = self.clipped + clipped
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"total": None if self.total is None else self.total.cpu(), "steps": self.steps,
+                "clipped": float(self.clipped)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: torch.device) -> _Sums:
+        total = state["total"]
+        return cls(None if total is None else total.to(device), int(state["steps"]), float(state["clipped"]))
 
     def means(self, names: Sequence[str]) -> list[float]:
         """Each term's mean over the steps (the host sync happens here)."""
@@ -178,9 +190,6 @@ def fit(
 def _setup(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback], options: StepOptions) -> _Fit:
     """Data, model, objective and (resuming) the checkpoint, all checked before the run directory is touched;
     then the run directory (locked: one writer), and after any pretraining the optimizer, step and hooks."""
-    from aegrad.errors import UserError, excerpt
-    from aegrad.run import STATE, lock_run_dir, remove_new_run_dir, unlock_run_dir
-
     t = cfg.train
     device = dist.device_for_rank(resolve_device(t.device))
     rank0 = dist.is_rank0()
@@ -188,75 +197,96 @@ def _setup(cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callbac
     if rank0 and existed:
         lock_run_dir(run_dir)  # refused when another process trains into this folder
     had_config = (run_dir / CONFIG).exists()
+    f: _Fit | None = None
     created = False
-    f = None
-    damaged = f"cannot resume {run_dir}: {STATE} is damaged or does not fit this config"
     try:
-        torch.manual_seed(cfg.seed)
-        wall0 = time.perf_counter()
-        data = load_dataset(cfg.data, cfg.seed)
-        model = create_model(cfg.model, data.sample_shape).to(device)
-        objective = create_objective(cfg, model)
-        _set_threads(t, model, device)
-        state = None
-        if resume and not (run_dir / STATE).exists() and not (run_dir / SUMMARY).exists():
-            after = -1  # killed before its first checkpoint: start over (exactly the uninterrupted run), logs cleared
-        elif resume:  # the whole checkpoint is loaded and applied before anything in the folder changes
-            try:
-                state = load_state(run_dir)
-                model.load_state_dict(state["model"])
-                after = int(state["step"])
-            except UserError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any damage to state.pt is the same bad input
-                raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
-        else:
-            after = None
-        f = _Fit(
-            cfg, run_dir, data, data.train_x.to(device), data.test_x.to(device), model, objective,
-            gen=torch.Generator().manual_seed(cfg.seed + 1), callbacks=callbacks, options=options,
-            metrics=None, gradlog=None, grad_records=[], wall0=wall0,
-        )
-        if state is not None:
-            _build_training(f, device)
-            try:
-                _restore(f, state)
-            except Exception as err:  # noqa: BLE001
-                raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
+        f, state, after = _prepare(cfg, run_dir, resume, callbacks, options, device)
         if rank0:  # everything checked: now the folder is created (or changed)
             created = not run_dir.exists()
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if not existed:
-                lock_run_dir(run_dir)
-                if (run_dir / CONFIG).exists() and not had_config:
-                    raise UserError(f"another process trained into {run_dir} meanwhile; pick another --out")
-            if resume:
-                for tmp in run_dir.glob(".*.tmp"):  # a write a kill interrupted (we hold the lock: none is live)
-                    tmp.unlink(missing_ok=True)
-            atomic_write_text(run_dir / CONFIG, dump_yaml(cfg))
-            f.metrics = JsonlWriter(run_dir / METRICS, truncate_after_step=after)
-            f.gradlog = JsonlWriter(run_dir / GRADIENTS, truncate_after_step=after)
+            _open_run_dir(f, resume, after, lock=not existed, had_config=had_config)
         if state is not None:
             f.grad_records = list(read_records(run_dir / GRADIENTS))
         if t.pretrain == "layerwise" and state is None:
-            pretrain_layerwise(model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
+            pretrain_layerwise(f.model, f.train_x, t, generator=f.gen, device=device, log=f.emit)
         if state is None:
             _build_training(f, device)
-        f.guard.snapshot(model, f.optimizer)
+        f.guard.snapshot(f.model, f.optimizer)
     except BaseException:
         if rank0:
-            for writer in (f.metrics, f.gradlog) if f is not None else ():
-                if writer is not None:
-                    writer.close()
-            unlock_run_dir(run_dir)
-            if created:
-                remove_new_run_dir(run_dir)
+            _abandon(f, run_dir, created)
         raise
     for cb in callbacks:
         cb.on_fit_start(_steps_per_epoch(f) * t.epochs, f.prog.step)
     f.last_checkpoint = time.perf_counter()
-    model.train()
+    f.model.train()
     return f
+
+
+def _prepare(
+    cfg: Config, run_dir: Path, resume: bool, callbacks: Sequence[Callback], options: StepOptions, device: torch.device
+) -> tuple[_Fit, dict[str, Any] | None, int | None]:
+    """Everything that can fail on bad input, with nothing written: (the fit state, the checkpoint, its step).
+
+    Resuming, the whole checkpoint is loaded and applied here. A run killed before its first checkpoint
+    (config and logs, no state.pt) starts over: step -1 clears its logs, and the result is the uninterrupted run's.
+    """
+    torch.manual_seed(cfg.seed)
+    wall0 = time.perf_counter()
+    data = load_dataset(cfg.data, cfg.seed)
+    model = create_model(cfg.model, data.sample_shape).to(device)
+    objective = create_objective(cfg, model)
+    _set_threads(cfg.train, model, device)
+    f = _Fit(
+        cfg, run_dir, data, data.train_x.to(device), data.test_x.to(device), model, objective,
+        gen=torch.Generator().manual_seed(cfg.seed + 1), callbacks=callbacks, options=options,
+        metrics=None, gradlog=None, grad_records=[], wall0=wall0,
+    )
+    if not resume:
+        return f, None, None
+    if not (run_dir / STATE).exists() and not (run_dir / SUMMARY).exists():
+        return f, None, -1
+    damaged = f"cannot resume {run_dir}: {STATE} is damaged or does not fit this config"
+    try:
+        state = load_state(run_dir)
+        model.load_state_dict(state["model"])
+        _build_training(f, device)
+        _restore(f, state)
+        return f, state, int(state["step"])
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any damage to state.pt is the same bad input
+        raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
+
+
+def _open_run_dir(f: _Fit, resume: bool, after: int | None, *, lock: bool, had_config: bool) -> None:
+    """Create (or reuse) and lock the run folder; write config.yaml; open the logs, cut back to step `after`.
+
+    A mid-epoch checkpoint is taken before its epoch's record is written: a record of that epoch at the
+    checkpoint's step comes from beyond the checkpoint and is dropped with the rest.
+    """
+    run_dir = f.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if lock:
+        lock_run_dir(run_dir)
+        if (run_dir / CONFIG).exists() and not had_config:
+            raise UserError(f"another process trained into {run_dir} meanwhile; pick another --out")
+    if resume:
+        for tmp in run_dir.glob(".*.tmp"):  # a write a kill interrupted (we hold the lock: none is live)
+            tmp.unlink(missing_ok=True)
+    atomic_write_text(run_dir / CONFIG, dump_yaml(f.cfg))
+    mid_epoch = f.resume_at is not None
+    f.metrics = JsonlWriter(run_dir / METRICS, truncate_after_step=after, drop_epoch_at_cut=mid_epoch)
+    f.gradlog = JsonlWriter(run_dir / GRADIENTS, truncate_after_step=after)
+
+
+def _abandon(f: _Fit | None, run_dir: Path, created: bool) -> None:
+    """A set-up that failed: close what it opened, release the lock, remove the folder if it made it."""
+    for writer in (f.metrics, f.gradlog) if f is not None else ():
+        if writer is not None:
+            writer.close()
+    unlock_run_dir(run_dir)
+    if created:
+        remove_new_run_dir(run_dir)
 
 
 def _set_threads(t: TrainConfig, model: torch.nn.Module, device: torch.device) -> None:
@@ -314,10 +344,11 @@ def _restore(f: _Fit, state: dict[str, Any]) -> None:
     f.prog = _Progress(**state["progress"])
     if state.get("epoch_perm") is not None:  # a mid-epoch checkpoint (train.checkpoint_every)
         f.resume_at = (state["epoch_perm"], int(state.get("epoch_groups_done", 0)))
-        sums = state.get("epoch_sums")
-        if sums is not None:  # the epoch's running sums, so its record covers the whole epoch
+        sums = state.get("sums")
+        if sums is not None:  # the epoch's and the log window's running sums: their records cover every step
             f.names = list(sums["names"])
-            f.epoch_sums = _Sums(sums["total"].to(f.train_x.device), int(sums["steps"]), float(sums["clipped"]))
+            f.epoch_sums = _Sums.from_state(sums["epoch"], f.train_x.device)
+            f.window = _Sums.from_state(sums["window"], f.train_x.device)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -349,9 +380,8 @@ def _run_epoch(f: _Fit) -> str | None:
     t = f.cfg.train
     epoch_t0 = time.perf_counter()
     perm, done = _epoch_order(f)
-    if not done:
-        f.epoch_sums = _Sums()
-    f.window = _Sums()
+    if not done:  # else resumed mid-epoch, with the sums the checkpoint carried
+        f.epoch_sums, f.window = _Sums(), _Sums()
     stop = None
     for gi, group in enumerate(_micro_batches(perm, t.batch_size, t.accumulate)):
         if gi < done:
@@ -500,7 +530,6 @@ def _epoch_record(f: _Fit, test: dict[str, float]) -> dict[str, Any]:
 def _checkpoint(f: _Fit, epoch_pos: tuple[Tensor, int] | None = None) -> None:
     """Weights and resume state; `epoch_pos` = (this epoch's permutation, groups done) when mid-epoch."""
     save_weights(f.run_dir, f.model, f.cfg.model, f.data.sample_shape, f.data.normalizer)
-    sums = f.epoch_sums
     save_state(
         f.run_dir,
         {
@@ -515,9 +544,9 @@ def _checkpoint(f: _Fit, epoch_pos: tuple[Tensor, int] | None = None) -> None:
             "step": f.prog.step,
             "epoch_perm": epoch_pos[0].cpu() if epoch_pos else None,
             "epoch_groups_done": epoch_pos[1] if epoch_pos else 0,
-            "epoch_sums": (
-                {"names": list(f.names), "total": sums.total.cpu(), "steps": sums.steps, "clipped": float(sums.clipped)}
-                if epoch_pos and sums.total is not None
+            "sums": (
+                {"names": list(f.names), "epoch": f.epoch_sums.state_dict(), "window": f.window.state_dict()}
+                if epoch_pos
                 else None
             ),
         },
@@ -578,8 +607,6 @@ def _finish(f: _Fit, stop_reason: str) -> dict:
     for cb in f.callbacks:
         cb.on_fit_end(summary)
     if dist.is_rank0():
-        from aegrad.run import unlock_run_dir
-
         unlock_run_dir(f.run_dir)  # the folder's writer lock, taken in _setup
     return summary
 
