@@ -147,8 +147,8 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
     objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
-    noise: Literal["none", "gaussian", "masking"] = "none"  # input corruption (denoising autoencoder)
-    noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed
+    noise: Literal["none", "gaussian", "masking", "salt_pepper"] = "none"  # input corruption (denoising autoencoder)
+    noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed; salt_pepper: fraction set to 0 or 1
     pretrain: Literal["none", "layerwise"] = "none"  # greedy layer-wise pretraining before fine-tuning
     pretrain_epochs: int = Field(1, ge=1)  # epochs per layer-wise stage
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: bf16 products, float32 weights and Adam (autocast / dense step)
@@ -191,8 +191,10 @@ class Config(_Strict):
             raise ValueError("data.source=text gives token ids that only model.kind=seq reads (set both, or neither)")
         if self.model.kind == "seq" and (self.train.pretrain != "none" or self.train.noise != "none"):
             raise ValueError("model.kind=seq takes neither train.pretrain (it has no dense stages) nor train.noise (ids are not values)")
-        if self.train.noise == "masking" and self.train.noise_level > 1:
-            raise ValueError(f"train.noise_level is the masked fraction for noise=masking: 0..1, got {self.train.noise_level}")
+        if self.train.noise in ("masking", "salt_pepper") and self.train.noise_level > 1:
+            raise ValueError(
+                f"train.noise_level is the fraction of inputs hit for noise={self.train.noise}: 0..1, got {self.train.noise_level}"
+            )
         if (self.data.labels_path is not None or self.data.label_column is not None) and self.data.source not in (
             "npy",
             "csv",

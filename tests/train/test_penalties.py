@@ -107,3 +107,15 @@ def test_bad_masking_level_and_unknown_kind():
         corrupt(torch.rand(3), "masking", 1.5)
     with pytest.raises(KeyError, match="valid: gaussian, masking, none"):
         corrupt(torch.rand(3), "salt", 0.1)
+
+
+def test_salt_pepper_sets_the_level_share_to_the_bounds():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.full((200, 100), 0.5)
+    y = corrupt(x, "salt_pepper", 0.3, gen)
+    hit = y != 0.5
+    assert hit.float().mean().item() == pytest.approx(0.3, abs=0.01)
+    assert set(y[hit].unique().tolist()) == {0.0, 1.0}
+    assert (y[hit] == 1.0).float().mean().item() == pytest.approx(0.5, abs=0.02)
+    assert torch.equal(x, torch.full((200, 100), 0.5))  # the input is untouched
+    assert torch.equal(corrupt(x, "salt_pepper", 0.0, gen), x)

@@ -121,3 +121,16 @@ def _masking(x: Tensor, level: float, generator: torch.Generator | None) -> Tens
         return x
     keep = _draw(torch.rand, x, generator) >= level
     return x * keep
+
+
+@register_noise("salt_pepper")
+def _salt_pepper(x: Tensor, level: float, generator: torch.Generator | None) -> Tensor:
+    """Impulse noise: each input set to 0 or 1 (equally likely) with probability `level` — the bounds of
+    images scaled to [0, 1] (``data.normalize: minmax``)."""
+    if not 0.0 <= level <= 1.0:
+        raise UserError(f"train.noise_level must lie in [0, 1] for salt_pepper noise (a fraction), got {level}")
+    if level == 0:
+        return x
+    hit = _draw(torch.rand, x, generator) < level
+    salt = (_draw(torch.rand, x, generator) < 0.5).to(x.dtype)
+    return torch.where(hit, salt, x)
