@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 
 import numpy as np
 import pytest
@@ -160,3 +161,18 @@ def test_only_rank_0_prints(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(dist, "is_rank0", lambda: True)
     assert main([*args, "--quiet"]) == 0 and capsys.readouterr().out == f"{tmp_path / 'run'}\n"
     assert main([*args, "--json"]) == 0 and json.loads(capsys.readouterr().out)["run"] == str(tmp_path / "run")
+
+
+def test_train_summary_shows_the_objectives_terms_and_no_nan(tmp_path, capsys):
+    """A token model has no MSE (NaN in summary.json): the JSON says null; the objective's test terms are shown."""
+    from aegrad.cli import print_train_summary
+
+    run = _fake_run(tmp_path)
+    run.summary.update({"test_mse": math.nan, "trivial_mse": math.nan, "test_over_trivial": math.nan, "psnr": None,
+                        "test_loss": 1.7751234, "test_ce": 1.7751234, "test_samples": 374})
+    print_train_summary(run, as_json=True)
+    doc = json.loads(capsys.readouterr().out)  # strict JSON: json.loads would accept NaN, so check the text too
+    assert doc["test_mse"] is None and doc["test_loss"] == 1.77512 and doc["test_ce"] == 1.77512
+    assert "test_samples" not in doc
+    print_train_summary(run, as_json=True)
+    assert "NaN" not in capsys.readouterr().out

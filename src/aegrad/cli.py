@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -140,7 +141,17 @@ SUMMARY_KEYS = ("test_mse", "trivial_mse", "test_over_trivial", "psnr", "epochs"
 
 
 def _round(v: Any) -> Any:
-    return float(f"{v:.6g}") if isinstance(v, float) else v
+    """Six significant digits; NaN and infinities as None (JSON null: a token model has no MSE)."""
+    if isinstance(v, float):
+        return float(f"{v:.6g}") if math.isfinite(v) else None
+    return v
+
+
+def _summary_metrics(s: dict[str, Any]) -> dict[str, Any]:
+    """SUMMARY_KEYS with the objective's test terms (test_loss, test_kl, test_bpp, ...) after the MSE's."""
+    terms = [k for k in s if k.startswith("test_") and k not in SUMMARY_KEYS and k != "test_samples"]
+    keys = [*SUMMARY_KEYS[:4], *terms, *SUMMARY_KEYS[4:]]
+    return {k: _round(s.get(k)) for k in keys}
 
 
 def print_train_summary(run: Any, as_json: bool = False, table: bool = False) -> None:
@@ -148,7 +159,7 @@ def print_train_summary(run: Any, as_json: bool = False, table: bool = False) ->
     from aegrad.diagnose import format_findings
 
     s = run.summary
-    metrics = {k: _round(s.get(k)) for k in SUMMARY_KEYS}
+    metrics = _summary_metrics(s)
     stop = s.get("stop_reason", "completed")
     if as_json:
         print(json.dumps({"run": str(run.path), **metrics, "stop_reason": stop, "findings": run.findings}, indent=2))
@@ -281,7 +292,8 @@ class _RichProgress(Callback):
         if record.get("kind") == "step":
             self._p.update(self._task, info=f"loss {record['loss']:.4g}")
         elif record.get("kind") == "epoch":
-            self._p.update(self._task, info=f"epoch {record['epoch']} test {record['test_mse']:.4g}")
+            test = record["test_mse"] if math.isfinite(record["test_mse"]) else record.get("test_loss", math.nan)
+            self._p.update(self._task, info=f"epoch {record['epoch']} test {test:.4g}")
 
     def on_fit_end(self, summary: dict) -> None:
         self._p.stop()
