@@ -2,13 +2,18 @@
 
     .venv/bin/python docs/config_table.py > /tmp/table.md   # then paste into README.md
 
-tests/test_readme.py checks that the README's table has a row for every key with the right default.
+Sub-sections (``model.codec``, ``model.vae``, ``data.text``, ...) are listed key by key
+(``model.vae.beta``). tests/test_readme.py checks, through `config_rows`, that the README's
+table has a row for every key with the right default.
 """
 
 from __future__ import annotations
 
 import inspect
 import typing
+from collections.abc import Iterator
+
+from pydantic import BaseModel
 
 from aegrad import config as mod
 
@@ -26,20 +31,37 @@ def _default(value: object) -> str:
     return str(value)
 
 
-def main() -> None:
-    src = inspect.getsource(mod).splitlines()
-    print("| key | default | meaning |\n|---|---|---|")
-    for section, cls in SECTIONS.items():
-        inst = cls()
-        for name, field in cls.model_fields.items():
-            line = next(ln for ln in src if ln.strip().startswith(f"{name}:"))
-            comment = line.split("#", 1)[1].strip()
+def _comment(cls: type[BaseModel], name: str) -> str:
+    """The comment on `name`'s line in `cls`'s own source (field names repeat across sections)."""
+    line = next(ln for ln in inspect.getsource(cls).splitlines() if ln.strip().startswith(f"{name}:"))
+    return line.split("#", 1)[1].strip() if "#" in line else ""
+
+
+def _choices(annotation: object) -> tuple[str, ...]:
+    if typing.get_origin(annotation) is not typing.Literal:
+        annotation = next((a for a in typing.get_args(annotation) if typing.get_origin(a) is typing.Literal), annotation)
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
+
+
+def config_rows(prefix: str = "", cls: type[BaseModel] | None = None) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
+    """(dotted key, default as the table prints it, comment, choices) for every key, sub-sections expanded."""
+    sections = SECTIONS.items() if cls is None else ((prefix, cls),)
+    for section, model in sections:
+        inst = model()
+        for name, field in model.model_fields.items():
+            key = f"{section}.{name}"
             ann = field.annotation
-            if typing.get_origin(ann) is not typing.Literal:
-                ann = next((a for a in typing.get_args(ann) if typing.get_origin(a) is typing.Literal), ann)
-            choices = typing.get_args(ann) if typing.get_origin(ann) is typing.Literal else ()
-            extra = f" (`{SEP.join(choices)}`)" if choices else ""
-            print(f"| `{section}.{name}` | `{_default(getattr(inst, name))}` | {comment}{extra} |")
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                yield from config_rows(key, ann)
+                continue
+            yield key, _default(getattr(inst, name)), _comment(model, name), _choices(ann)
+
+
+def main() -> None:
+    print("| key | default | meaning |\n|---|---|---|")
+    for key, default, comment, choices in config_rows():
+        extra = f" (`{SEP.join(choices)}`)" if choices else ""
+        print(f"| `{key}` | `{default}` | {comment}{extra} |")
 
 
 if __name__ == "__main__":
