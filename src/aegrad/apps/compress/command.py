@@ -198,8 +198,8 @@ def _csv(points: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _f(v: float | None, fmt: str) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:+.1f}%"
 
 
 def format_rd(result: dict[str, Any]) -> str:
@@ -212,7 +212,8 @@ def format_rd(result: dict[str, Any]) -> str:
     lines += ["", "BD-rate of aegrad (negative: fewer bits for the same quality)",
               f"{'regime':<10} {'anchor':<7} {'PSNR':>9} {'SSIM':>9}"]
     for row in result["bd_rate"]:
-        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_f(row['bd_rate_psnr'], '+.1f'):>8}% {_f(row['bd_rate_ssim'], '+.1f'):>8}%")
+        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_pct(row['bd_rate_psnr']):>9} {_pct(row['bd_rate_ssim']):>9}")
+    lines.append("(n/a: the curves share no quality interval, so no rate difference is defined there)")
     return "\n".join(lines)
 
 
