@@ -101,17 +101,6 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path):
     assert resumed["test_mse"] == pytest.approx(straight["test_mse"], rel=1e-6, abs=1e-9)
 
 
-class _Kill(aegrad.Callback):
-    """Stops the process's training at optimizer step `at`, as a kill would (before that step is logged)."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_step_end(self, step: int, epoch: int) -> None:
-        if step == self.at:
-            raise KeyboardInterrupt
-
-
 def _logged(path):
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in read_jsonl(path)]
 
