@@ -39,7 +39,8 @@ def train(
     if cfg.model.variational and cfg.model.kind in ("mlp", "conv"):
         from aegrad.apps.vae.callback import GenerationArtifacts
 
-        callbacks = [*callbacks, GenerationArtifacts(run_dir)]  # samples.png and interpolation.png for the report
+        if not any(isinstance(cb, GenerationArtifacts) for cb in callbacks):  # the caller's own settings win
+            callbacks = [*callbacks, GenerationArtifacts(run_dir)]  # samples.png and interpolation.png for the report
     try:
         summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
         if report and dist.is_rank0():

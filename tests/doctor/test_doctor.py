@@ -140,12 +140,13 @@ def test_same_seed_probes_are_reproducible(tmp_path):
 def test_budget_is_respected(tmp_path):
     cfg = _digits()
     t0 = time.perf_counter()
-    res = aegrad.doctor(cfg, budget=4.0, jobs=1, probe_epochs=1)
+    # a budget the baseline and its seed repeat alone overrun, on any machine: every candidate is left out
+    res = aegrad.doctor(cfg, budget=0.05, jobs=1, probe_epochs=1)
     took = time.perf_counter() - t0
     one_probe = max([res.baseline.wall_s] + [p.wall_s for p in res.probes])
-    assert res.wall_s <= 4.0 + 2 * one_probe, (res.wall_s, one_probe)  # baseline round may overrun by one probe
-    assert took < 4.0 + 3 * one_probe + 5
-    assert res.skipped  # the budget left candidates out
+    assert res.wall_s <= 0.05 + 2 * one_probe, (res.wall_s, one_probe)  # the baseline round may overrun by one probe
+    assert took < 0.05 + 3 * one_probe + 5
+    assert res.skipped and not [p for p in res.probes if p.source == "standard"]  # the budget left candidates out
 
 
 def test_cli_refuses_a_bad_budget_in_one_line():
@@ -155,7 +156,9 @@ def test_cli_refuses_a_bad_budget_in_one_line():
 
 @pytest.mark.slow
 def test_healthy_preset_gets_no_change(tmp_path):
-    res = aegrad.doctor(aegrad.load_config(overrides={"train.epochs": 8}), budget=25, jobs=1, probe_epochs=2)
+    # the preset as shipped (40 epochs; probes of a quarter of that): probes of 2 epochs would favour a higher
+    # rate that only helps short runs
+    res = aegrad.doctor(aegrad.load_config(), budget=60, jobs=1)
     assert res.winner is None and res.patch == {}, [p.to_dict() for p in res.probes]
     assert "no change" in res.verdict
     assert not [f for f in res.findings["findings"] if f["kind"] == "undertrained"]
