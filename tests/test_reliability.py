@@ -281,3 +281,14 @@ def test_eval_names_an_incomplete_run(finished_run, capsys):
     (finished_run / "summary.json").unlink()  # what a kill after a checkpoint leaves: weights, no summary
     assert main(["eval", str(finished_run)]) == 0
     assert json.loads(capsys.readouterr().out)["state"].startswith("incomplete")
+
+
+def test_a_model_too_large_for_memory_is_refused_before_anything_is_allocated(tmp_path, capsys):
+    """Counted on the meta device: 784 x 1e9 weights need ~2.4 TB; one line, exit 2, no folder."""
+    from aegrad.cli import main
+
+    out = tmp_path / "huge"
+    assert main(["train", "--set", "model.widths=[1000000000]", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GiB" in err[0] and "model.widths" in err[0]
+    assert not out.exists()

@@ -199,3 +199,19 @@ def test_every_remedy_patch_has_words():
         assert set(patch) <= set(KEY_WORDS), (name, patch)
         assert "--set" not in describe_patch(patch) and "model." not in describe_patch(patch)
     assert describe_patch({"train.lr": 0.0001, "x.y": 2}) == "set the learning rate to 0.0001; set x.y to 2"
+
+
+def test_damaged_gradient_records_are_skipped_not_indexed():
+    """A record missing a key, with a list of the wrong length, or of the wrong kind is skipped (no KeyError later)."""
+    import json as _json
+
+    from aegrad.diagnose.records import parse_records
+
+    good = {"step": 50, "window_steps": 50, "layers": ["a", "b"], "numel": [4, 2],
+            "grad_norm": {"mean": [1.0, 2.0], "max": [1.0, 2.0], "min": [1.0, 2.0]}, "grad_rms": [0.5, 1.0],
+            "weight_norm": [1.0, 1.0], "update_ratio": None, "nonfinite_steps": 0, "loss": None, "activations": {}}
+    missing = {k: v for k, v in good.items() if k != "window_steps"}
+    short = {**good, "grad_rms": [0.5]}
+    wrong = {**good, "step": "50"}
+    lines = [_json.dumps(r) for r in (good, missing, short, wrong, [1, 2], "x")] + ['{"torn": ']
+    assert parse_records(lines) == [good]

@@ -63,9 +63,25 @@ def parse_records(lines: list[str]) -> list[GradientRecord]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(rec, dict) and isinstance(rec.get("layers"), list):
+        if _well_formed(rec):
             out.append(rec)  # type: ignore[arg-type]
     return out
+
+
+def _well_formed(rec: Any) -> bool:
+    """A window record with every key the readers index, each of the right kind, lists as long as `layers`
+    (a damaged or foreign line is skipped like a torn one, never a KeyError in a reader)."""
+    if not isinstance(rec, dict) or not GradientRecord.__annotations__.keys() <= rec.keys():
+        return False
+    layers, gn = rec["layers"], rec["grad_norm"]
+    if not isinstance(layers, list) or not isinstance(gn, dict) or not isinstance(rec["activations"], dict):
+        return False
+    if not all(isinstance(rec[k], int) and not isinstance(rec[k], bool) for k in ("step", "window_steps", "nonfinite_steps")):
+        return False
+    lists = [rec["numel"], rec["grad_rms"], rec["weight_norm"], *(gn.get(k) for k in ("mean", "max", "min"))]
+    if rec["update_ratio"] is not None:
+        lists.append(rec["update_ratio"])
+    return all(isinstance(v, list) and len(v) == len(layers) for v in lists)
 
 
 def read_records(path: str | Path) -> list[GradientRecord]:

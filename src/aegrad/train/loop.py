@@ -233,6 +233,7 @@ def _prepare(
     torch.manual_seed(cfg.seed)
     wall0 = time.perf_counter()
     data = load_dataset(cfg.data, cfg.seed)
+    _check_fits(cfg, data.sample_shape, device)
     model = create_model(cfg.model, data.sample_shape).to(device)
     objective = create_objective(cfg, model)
     _set_threads(cfg.train, model, device)
@@ -256,6 +257,41 @@ def _prepare(
         raise
     except Exception as err:  # noqa: BLE001 - any damage to state.pt is the same bad input
         raise UserError(f"{damaged} ({excerpt(err) or type(err).__name__})") from None
+
+
+# float32 weights, their gradients and an optimizer's two moments (Adam's): the bytes per parameter training holds
+TRAIN_BYTES_PER_PARAM = 4 * 4
+
+
+def _check_fits(cfg: Config, sample_shape: tuple[int, ...], device: torch.device) -> None:
+    """Refuse a model whose training state cannot fit in the memory available now, before any of it is allocated.
+
+    The model is built on the meta device (shapes only, no storage), so `model.widths=[1000000000]`
+    is a one-line refusal instead of an allocation that fails, or that the kernel kills the process for.
+    """
+    with torch.device("meta"):
+        meta = create_model(cfg.model, sample_shape)
+    need = TRAIN_BYTES_PER_PARAM * sum(p.numel() for p in meta.parameters())
+    free = _free_bytes(device)
+    if free is not None and need > free:
+        raise UserError(
+            f"the model's training state needs ~{need / 2**30:.1f} GiB (float32 weights, gradients and optimizer "
+            f"moments) but {free / 2**30:.1f} GiB is free on {device.type}; make model.widths / model.width / "
+            "model.channels smaller"
+        )
+
+
+def _free_bytes(device: torch.device) -> int | None:
+    """Memory free for a new allocation on `device` (MemAvailable on the CPU), or None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _open_run_dir(f: _Fit, resume: bool, after: int | None, *, lock: bool, had_config: bool) -> None:
