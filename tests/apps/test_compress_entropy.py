@@ -78,3 +78,17 @@ def test_tables_identical_in_another_process():
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == here
+
+
+def test_a_channel_with_all_its_mass_on_one_value_still_gets_a_codable_table():
+    """An unused latent channel (one value) once gave a one-symbol table that constriction refuses to build."""
+    import constriction
+
+    from aegrad.apps.compress.entropy import FactorizedPrior, build_tables
+
+    torch.manual_seed(0)
+    tables = build_tables(FactorizedPrior(3, [3]), tail_mass=0.9999)  # tails that eat all but the mode
+    assert all(len(c) >= 2 for c in tables.counts)
+    for c in tables.counts:
+        assert int(c.sum()) == 1 << 16 and (c >= 1).all()
+        constriction.stream.model.Categorical(c.astype(np.float64), perfect=False)

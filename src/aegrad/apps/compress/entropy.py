@@ -130,7 +130,10 @@ def build_tables(prior: FactorizedPrior, tail_mass: float = TAIL_MASS, precision
         i_lo = int(np.argmax(upper[ch] > tail_mass / 2)) if (upper[ch] > tail_mass / 2).any() else 0
         above = lower[ch] < 1 - tail_mass / 2
         i_hi = int(len(grid) - 1 - np.argmax(above[::-1])) if above.any() else len(grid) - 1
-        i_hi = max(i_hi, i_lo)
+        # at least two symbols: a coder's categorical needs two (an unused channel's one value still costs ~0 bits)
+        i_hi = max(i_hi, i_lo + 1)
+        if i_hi > len(grid) - 1:
+            i_lo, i_hi = len(grid) - 2, len(grid) - 1
         i_hi = min(i_hi, i_lo + (1 << (precision - 1)) - 1)  # a table must fit the precision
         pmf = upper[ch, i_lo : i_hi + 1] - lower[ch, i_lo : i_hi + 1]
         pmf[0] = upper[ch, i_lo]  # the clamped tails fold into the end symbols
