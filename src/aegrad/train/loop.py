@@ -429,7 +429,7 @@ def _run_epoch(f: _Fit) -> str | None:
         if ctx.skip:
             continue
         _after_update(f, ctx, vec, (perm, gi + 1))
-    if stop is not None and f.window.steps:
+    if stop is not None and f.window.steps and f.last_ctx is not None:
         f.emit(_step_record(f, f.last_ctx))  # the partial window before the stop
     f.prog.train_seconds += time.perf_counter() - epoch_t0
     f.prog.train_samples += len(perm) * dist.world_size()
