@@ -176,3 +176,13 @@ def test_train_summary_shows_the_objectives_terms_and_no_nan(tmp_path, capsys):
     assert "test_samples" not in doc
     print_train_summary(run, as_json=True)
     assert "NaN" not in capsys.readouterr().out
+
+
+def test_an_unknown_option_of_a_subcommand_points_at_that_subcommands_help(capsys):
+    from aegrad.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--bogus"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1
+    assert "unrecognized arguments: --bogus" in err[0] and err[0].endswith("(see `aegrad train --help`)")

@@ -36,6 +36,15 @@ class _Parser(argparse.ArgumentParser):
         # self.prog is "aegrad" for the top level and "aegrad train" for a subcommand
         self.exit(2, f"aegrad: error: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but arguments a subcommand does not know are reported by that subcommand."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            sub = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+            (sub.get(command) or self).error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
