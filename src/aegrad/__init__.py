@@ -8,9 +8,8 @@ The public API, re-exported here and nowhere else::
     print(run.summary["test_mse"], run.findings)
 """
 
+from aegrad._lazy import lazy_exports
 from aegrad.api import train, write_report
-from aegrad.apps.anomaly import AutoencoderOutlierDetector
-from aegrad.apps.probe import AutoencoderTransformer
 from aegrad.apps.text import SeqAutoencoder, Vocabulary
 from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
@@ -27,6 +26,14 @@ from aegrad.apps.compress import findings as _codec_findings  # noqa: E402,F401 
 from aegrad.apps.compress.codec import ImageCodec  # noqa: E402
 
 __version__ = "0.1.0"
+
+# Imported on first use: the scikit-learn estimators import scikit-learn (~0.6 s), which no other
+# command needs, and every CLI command imports this package.
+__getattr__ = lazy_exports(__name__, globals(), {
+    "AutoencoderOutlierDetector": "aegrad.apps.anomaly.detector",
+    "AutoencoderTransformer": "aegrad.apps.probe.estimator",
+})
+
 
 __all__ = [
     "AutoencoderOutlierDetector",
