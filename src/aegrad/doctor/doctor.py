@@ -135,6 +135,43 @@ class _Probes:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _probe_baseline(probes: _Probes, cfg: Config, jobs: int, deadline: float) -> tuple[ProbeResult, ProbeResult]:
+    """The baseline probe and its repeat with another seed (the probe-to-probe noise): side by side when
+    two jobs run, else the repeat after the baseline if the budget still holds it."""
+    baseline, repeat = ProbeResult("baseline", {}, source="baseline"), ProbeResult("noise", {}, source="baseline")
+    probes.submit(baseline)
+    if jobs > 1:
+        probes.submit(repeat, seed=cfg.seed + 1)  # overlaps the baseline
+    while probes.running:
+        probes.collect()
+    if jobs == 1 and time.perf_counter() + probes.estimate() <= deadline:
+        probes.submit(repeat, seed=cfg.seed + 1)
+        while probes.running:
+            probes.collect()
+    return baseline, repeat
+
+
+def _probe_candidates(
+    probes: _Probes, queue: list[ProbeResult], jobs: int, deadline: float
+) -> tuple[list[ProbeResult], list[ProbeResult]]:
+    """(tried, skipped): candidates probed `jobs` at a time, each started only if it is expected to end in time."""
+    tried: list[ProbeResult] = []
+    skipped: list[ProbeResult] = []
+    while queue or probes.running:
+        while queue and len(probes.running) < jobs:
+            if time.perf_counter() + probes.estimate() > deadline:
+                skipped.extend(queue)
+                queue.clear()
+                break
+            nxt = queue.pop(0)
+            probes.submit(nxt)
+            if nxt.status == "failed":  # an invalid patch fails at once, without a process
+                tried.append(nxt)
+        if probes.running:
+            tried.extend(probes.collect())
+    return tried, skipped
+
+
 def doctor(
     cfg: Config,
     budget: float = 120.0,
@@ -166,33 +203,12 @@ def doctor(
     root = Path(out) / "probes" if out is not None else Path(tempfile.mkdtemp(prefix="aegrad-doctor-"))
     root.mkdir(parents=True, exist_ok=True)
     probes = _Probes(cfg, root, epochs, jobs, threads, progress)
+    deadline = t0 + budget
     try:
-        baseline, repeat = ProbeResult("baseline", {}, source="baseline"), ProbeResult("noise", {}, source="baseline")
-        probes.submit(baseline)
-        if jobs > 1:
-            probes.submit(repeat, seed=cfg.seed + 1)  # overlaps the baseline
-        while probes.running:
-            probes.collect()
-        if jobs == 1 and time.perf_counter() - t0 + probes.estimate() <= budget:
-            probes.submit(repeat, seed=cfg.seed + 1)
-            while probes.running:
-                probes.collect()
+        baseline, repeat = _probe_baseline(probes, cfg, jobs, deadline)
         findings = {"healthy": not baseline.findings, "findings": list(baseline.findings)}
         queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings)]
-        tried: list[ProbeResult] = []
-        skipped: list[ProbeResult] = []
-        while queue or probes.running:
-            while queue and len(probes.running) < jobs:
-                if time.perf_counter() - t0 + probes.estimate() > budget:
-                    skipped.extend(queue)
-                    queue.clear()
-                    break
-                nxt = queue.pop(0)
-                probes.submit(nxt)
-                if nxt.status == "failed":  # an invalid patch fails at once, without a process
-                    tried.append(nxt)
-            if probes.running:
-                tried.extend(probes.collect())
+        tried, skipped = _probe_candidates(probes, queue, jobs, deadline)
     finally:
         probes.close()
     repeat = repeat if repeat.status != "pending" else None
