@@ -132,7 +132,8 @@ class GradientMonitor:
         self._act_family = [family for _, _, family in acts]
         # An activation registered after the last parameterised layer acts on the output.
         order = {name: i for i, (name, _) in enumerate(model.named_modules())}
-        last_layer = max((order[n] for n in self.layers), default=-1)
+        # (a recurrent weight, "rnn.weight_hh_l0", is placed where its module is)
+        last_layer = max((order.get(n, order.get(n.rpartition(".")[0], -1)) for n in self.layers), default=-1)
         self._act_output = [order[n] > last_layer for n in self.activations]
         # One hook function per activation, made once: re-arming reuses the same callables
         # (a compiled model sees the same hooks each time it is armed).

@@ -17,7 +17,7 @@ are near either edge (see `needs_precise`).
 from __future__ import annotations
 
 import math
-from typing import get_args
+from typing import NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
@@ -50,13 +50,27 @@ PRECISE_BELOW_RMS = 1e-10
 PRECISE_ABOVE_NORM = 1e15
 
 
-def param_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(name, module) of every Linear/Conv* layer with a weight, in named_modules (≈ forward) order."""
-    return [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, PARAM_LAYER_TYPES) and isinstance(getattr(m, "weight", None), Tensor)
-    ]
+class RecurrentWeight(NamedTuple):
+    """One weight matrix of a torch recurrent layer, standing in for a layer: it has ``.weight`` as a Linear has."""
+
+    weight: Tensor
+
+
+def param_layers(model: nn.Module) -> list[tuple[str, nn.Module | RecurrentWeight]]:
+    """(name, layer) of every Linear/Conv* layer with a weight, in named_modules (≈ forward) order.
+
+    A torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` holds no ``.weight`` but one matrix per layer
+    and direction (``weight_ih_l0``, ``weight_hh_l0``, ``weight_ih_l0_reverse``, ...): each is
+    its own entry, named ``<module>.<parameter>`` (``rnn.weight_hh_l0``).
+    """
+    out: list[tuple[str, nn.Module | RecurrentWeight]] = []
+    for name, m in model.named_modules():
+        if isinstance(m, PARAM_LAYER_TYPES) and isinstance(getattr(m, "weight", None), Tensor):
+            out.append((name, m))
+        elif isinstance(m, nn.RNNBase):
+            out.extend((f"{name}.{p}" if name else p, RecurrentWeight(w))
+                       for p, w in m.named_parameters(recurse=False) if p.startswith("weight_"))
+    return out
 
 
 def activation_family(module: nn.Module) -> str | None:
