@@ -77,9 +77,39 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
+# A second held-out set (rules section of 2026-12-01, "new held-out"): written and labelled by `measure`
+# before the doctor's detectors were changed again; never used while setting thresholds or candidates.
+NEW_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("digits-nesterov-lr0.05", DIGITS, {"train.optimizer": "nesterov", "train.lr": 0.05}),
+    ("digits-sigmoid-sgd-lr1-d3", DIGITS, {**SIGMOID_SGD, "model.depth": 3, "model.width": 128, "train.lr": 1.0}),
+    ("digits-relu-d10", DIGITS, {"model.depth": 10, "model.width": 64}),
+    ("digits-tanh-gain3", DIGITS, {"model.activation": "tanh", "model.init": "xavier_normal", "model.init_gain": 3.0}),
+    ("digits-adam-lr0.03-b32", DIGITS, {"train.lr": 0.03, "train.batch_size": 32}),
+    ("fashion-adam-lr0.1", FASHION, {"train.lr": 0.1}),
+    ("fashion-tanh-xavier", FASHION, {"model.activation": "tanh", "model.init": "xavier_normal"}),
+    ("fashion-momentum-lr0.05", FASHION, {"train.optimizer": "momentum", "train.lr": 0.05}),
+    ("fashion-layernorm-lr3e-3", FASHION, {"model.norm": "layer", "train.lr": 0.003}),
+    ("random-leaky-lr3e-3", RANDOM, {"model.activation": "leaky_relu", "train.lr": 0.003}),
+    ("random-sigmoid-sgd-d4", RANDOM, {**SIGMOID_SGD, "model.depth": 4, "model.width": 64, "train.lr": 0.1}),
+    ("random-bias-3-lr0.01", RANDOM, {"model.bias_init": -3.0, "train.lr": 0.01}),
+    # added after the twelve above were labelled (10 failing, 2 healthy), for more healthy kinds; kept whatever they got
+    ("digits-leaky-kaiming", DIGITS, {"model.activation": "leaky_relu", "model.init": "kaiming_normal"}),
+    ("digits-adam-lr1e-2", DIGITS, {"train.lr": 0.01}),  # replaces lr 3e-3: the preset's own rate, a copy of digits-default
+    ("random-wide-lr3e-3", RANDOM, {"model.widths": [128], "train.lr": 0.003}),
+]
+ALL_CASES = CASES + NEW_CASES
+
+
 def held_out(index: int) -> bool:
     """The rules' split: every third case (position ≡ 2 mod 3) is held out."""
     return index % 3 == 2
+
+
+def split(index: int) -> str:
+    """'tuning', 'held-out' (every third of the first corpus) or 'new held-out' (NEW_CASES)."""
+    if index >= len(CASES):
+        return "new held-out"
+    return "held-out" if held_out(index) else "tuning"
 
 
 def case_config(base: dict[str, Any], overrides: dict[str, Any]) -> Config:
@@ -268,23 +298,23 @@ def _rate(hits: list[bool]) -> str:
 
 
 def summarise(results: dict[str, dict[str, Any]]) -> list[str]:
-    lines = [f"{'case':<28} {'split':<8} {'label':<19} {'r(torch)':>8} {'r(aegrad)':>9}  findings -> first remedy r / "
+    lines = [f"{'case':<28} {'split':<12} {'label':<19} {'r(torch)':>8} {'r(aegrad)':>9}  findings -> first remedy r / "
              "doctor winner r"]
-    for i, (name, _, _) in enumerate(CASES):
+    for i, (name, _, _) in enumerate(ALL_CASES):
         c = results.get(name)
         if c is None:
             continue
         f = lambda x: "—" if x is None else f"{x:.3f}"  # noqa: E731
-        lines.append(f"{name:<28} {'held-out' if held_out(i) else 'tuning':<8} {c['label']:<19} "
+        lines.append(f"{name:<28} {split(i):<12} {c['label']:<19} "
                      f"{f(c['measure']['r']):>8} {f(c['aegrad_r']):>9}  {','.join(c['kinds']) or '—'} -> "
                      f"{f(c.get('first_r'))} / {c['winner'] or 'no change'} {f(c.get('winner_r'))}")
-    for split, want in (("tuning", False), ("held-out", True)):
-        cs = [(results[n], n) for i, (n, _, _) in enumerate(CASES) if n in results and held_out(i) == want]
+    for part in ("tuning", "held-out", "new held-out"):
+        cs = [(results[n], n) for i, (n, _, _) in enumerate(ALL_CASES) if n in results and split(i) == part]
         failing = [c for c, _ in cs if c["label"] not in ("healthy", "ambiguous")]
         healthy = [c for c, _ in cs if c["label"] == "healthy"]
         trains = lambda x: x is not None and x < 0.5  # noqa: E731
         lines.append(
-            f"{split}: {len(failing)} failing, {len(healthy)} healthy, "
+            f"{part}: {len(failing)} failing, {len(healthy)} healthy, "
             f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous | recall {_rate([bool(c['kinds']) for c in failing])}"
             f" | right kind {_rate([right_kind(c['label'], c['kinds'], c['measure']['nonfinite']) for c in failing])}"
             f" | false alarms {_rate([bool(c['kinds']) for c in healthy])}"
@@ -303,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="benchmarks/results/doctor_corpus.json")
     p.add_argument("--work", default="/tmp/aegrad-doctor-corpus", help="run folders")
     p.add_argument("--fresh", action="store_true", help="ignore cached results in --out")
+    p.add_argument("--labels", action="store_true", help="only the plain-PyTorch labels of the cases (no aegrad)")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge shards' results into --out and print the summary")
     p.add_argument("--part", default="0/1", help="I/N: run every N-th case from the I-th (parallel shards)")
     args = p.parse_args(argv)
@@ -317,8 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(results, indent=1, default=str))
         print("\n".join(summarise(results)))
         return 0
+    if args.labels:
+        for i, (name, base, over) in enumerate(ALL_CASES):
+            if not only or name in only:
+                m = measure(case_config(base, over))
+                print(f"{name:<28} {split(i):<12} {label(m):<19} r={m['r']}", flush=True)
+        return 0
     part, parts = map(int, args.part.split("/"))
-    for i, (name, base, over) in enumerate(CASES):
+    for i, (name, base, over) in enumerate(ALL_CASES):
         if (only and name not in only) or i % parts != part:
             continue
         cfg = case_config(base, over)
