@@ -40,6 +40,7 @@ class TextConfig(_Strict):
     errors: Literal["strict", "replace", "skip"] = "strict"  # invalid UTF-8 in a file: strict stops naming the line; replace writes U+FFFD; skip drops the line (both counted, logged)
     vocab_size: int = Field(128, ge=8)  # symbols, 4 specials included (<pad>=0, <bos>, <eos>, <unk>); the training split's most frequent characters fill the rest, others map to <unk>
     long_lines: Literal["drop", "truncate"] = "drop"  # lines longer than data.max_len characters: left out (counted, logged) or cut
+    tokenizer: Literal["char", "bpe"] = "char"  # char: one id per character; bpe: byte-level BPE (Hugging Face tokenizers), merges learned on the training split, data.max_len counts tokens, vocab_size >= 260
     min_len: int = Field(1, ge=1)  # lines shorter than this many characters are left out
 
 
@@ -86,12 +87,15 @@ class VAEConfig(_Strict):
 
 # ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
 class SeqConfig(_Strict):
-    cell: Literal["gru", "lstm", "rnn"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time
+    cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and causal decoder fed z (apps/text/transformer.py)
     hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder (cost grows with its square per character)
     embed: int = Field(64, ge=1)  # size of a symbol's embedding
     vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
     layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
     word_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # training: share of the decoder's input characters replaced by <unk>, so it must read z (Bowman et al. 2016)
+    layers: int = Field(2, ge=1)  # transformer: blocks in the encoder and in the decoder
+    heads: int = Field(4, ge=1)  # transformer: attention heads per block (model.seq.hidden must be divisible by it)
+    reverse_input: bool = False  # the encoder reads each line last character first (Sutskever et al. 2014): the start of the line, which the decoder writes first, is one step from z instead of len
 
 
 class ModelConfig(_Strict):

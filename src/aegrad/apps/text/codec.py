@@ -119,9 +119,9 @@ def _lib():
 def _rows(lines: Sequence[str], vocab: Vocabulary, max_len: int) -> list[list[int]]:
     rows = []
     for i, line in enumerate(lines):
-        if len(line) > max_len:
-            raise UserError(f"line {i + 1} has {len(line)} characters; this model codes lines of at most {max_len}")
         rows.append(vocab.ids(line))
+        if len(rows[-1]) > max_len:
+            raise UserError(f"line {i + 1} has {len(rows[-1])} tokens; this model codes lines of at most {max_len}")
     return rows
 
 
@@ -183,7 +183,7 @@ def decode_lines(model: SeqAutoencoder, vocab: Vocabulary, prior: LatentPrior, w
         z_hat = (torch.from_numpy(np.asarray(q, dtype=np.int64)).reshape(n, -1).double() * prior.step).float()
         state, symbol = model.start(z_hat), torch.full((n,), BOS, dtype=torch.long)
         active = np.ones(n, dtype=bool)
-        chars: list[list[str]] = [[] for _ in range(n)]
+        pieces: list[list[str | int]] = [[] for _ in range(n)]  # token ids, and the characters <unk> escaped
         family, uniform = stream.model.Categorical(perfect=False), stream.model.Uniform(CODEPOINTS)
         for _ in range(model.max_len + 1):
             state, logits = model.step(state, symbol, z_hat)
@@ -193,14 +193,29 @@ def decode_lines(model: SeqAutoencoder, vocab: Vocabulary, prior: LatentPrior, w
             target[idx] = got
             for i, s in zip(idx, got):
                 if s == UNK:
-                    chars[i].append(chr(int(dec.decode(uniform))))
+                    pieces[i].append(chr(int(dec.decode(uniform))))
                 elif s != EOS:
-                    chars[i].append(vocab.decode([[int(s)]])[0])
+                    pieces[i].append(int(s))
             active &= target != EOS
             if not active.any():
                 break
             symbol = torch.from_numpy(np.where(active, target, PAD))
-    return ["".join(c) for c in chars]
+    return [_join(vocab, p) for p in pieces]
+
+
+def _join(vocab: Vocabulary, pieces: list[str | int]) -> str:
+    """A line from its decoded token ids and escaped characters: runs of ids are decoded together (a BPE
+    token may hold part of a character's UTF-8 bytes)."""
+    out, run = [], []
+    for p in [*pieces, ""]:
+        if isinstance(p, int):
+            run.append(p)
+            continue
+        if run:
+            out.append(vocab.decode([run])[0])
+            run = []
+        out.append(p)
+    return "".join(out)
 
 
 def pack(words: np.ndarray, n: int) -> bytes:

@@ -170,6 +170,9 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     from aegrad.diagnose.through_time import detect_vanishing_through_time
 
     tr = open_text_run(args.run_dir)
+    if tr.run.config.model.seq.cell == "transformer":
+        raise UserError("text-gradients measures the gradient through a recurrent encoder's steps; this run's "
+                        "model.seq.cell=transformer has none (attention reaches every position in one step)")
     g, n = time_decay(tr.model, tr.data.test_x[: args.lines])
     s = summarize(g, n)
     print(f"gradient norm reaching the encoder state d steps before a line's end (relative to d=0), "

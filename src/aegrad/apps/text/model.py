@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aegrad.apps.text.vocab import BOS, EOS, PAD, UNK, lengths
-from aegrad.config import ModelConfig
+from aegrad.config import ModelConfig, SeqConfig
 from aegrad.errors import UserError
 from aegrad.models.base import register_model
 from aegrad.models.variational import reparameterize
@@ -38,6 +38,13 @@ def trim(ids: Tensor) -> Tensor:
     """
     longest = int(lengths(ids).max()) if len(ids) else 0
     return ids[:, : max(1, longest)]
+
+
+def reverse_lines(ids: Tensor) -> Tensor:
+    """Each row's characters in reverse order, its padding left where it was: ``abc..`` -> ``cba..``."""
+    lens = lengths(ids)[:, None]
+    t = torch.arange(ids.shape[1], device=ids.device)[None, :]
+    return ids.gather(1, torch.where(t < lens, lens - 1 - t, t))
 
 
 class Cell(nn.Module):
@@ -84,6 +91,15 @@ class SeqAutoencoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__()
+        s = self._common(cfg, sample_shape)
+        self.encoder = Cell(s.cell, s.embed, s.hidden, s.layer_norm)
+        self.to_latent = nn.Linear(s.hidden, 2 * cfg.latent if cfg.variational else cfg.latent)
+        self.from_latent = nn.Linear(cfg.latent, s.hidden)
+        self.decoder = Cell(s.cell, s.embed + cfg.latent, s.hidden, s.layer_norm)
+        self.out = nn.Linear(s.hidden, s.vocab_size)
+
+    def _common(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqConfig:
+        """What every sequence autoencoder holds (shape, vocabulary, latent, word dropout, the embedding); returns cfg.seq."""
         s = cfg.seq
         if len(sample_shape) != 1:
             raise UserError(f"model.kind=seq reads token-id sequences (data.source=text), got samples of shape {sample_shape}")
@@ -94,21 +110,19 @@ class SeqAutoencoder(nn.Module):
         self.variational = cfg.variational
         self.probe_samples = 64  # eval forward: lines the time-decay probe measures (0: off); see timedecay.py
         self.word_dropout = s.word_dropout
+        self.reverse_input = s.reverse_input
         self.embed = nn.Embedding(s.vocab_size, s.embed, padding_idx=PAD)
-        self.encoder = Cell(s.cell, s.embed, s.hidden, s.layer_norm)
-        self.to_latent = nn.Linear(s.hidden, 2 * cfg.latent if cfg.variational else cfg.latent)
-        self.from_latent = nn.Linear(cfg.latent, s.hidden)
-        self.decoder = Cell(s.cell, s.embed + cfg.latent, s.hidden, s.layer_norm)
-        self.out = nn.Linear(s.hidden, s.vocab_size)
+        return s
 
     # -- encoder ---------------------------------------------------------------------------
 
     def encoder_states(self, ids: Tensor) -> tuple[Tensor, list[Tensor]]:
         """(code layer output (N, latent or 2 latent), the hidden state after every position [(N, H)] * L).
 
-        Past a line's end the state is carried unchanged, so padding never reaches z.
+        Past a line's end the state is carried unchanged, so padding never reaches z. With
+        ``reverse_input`` the states follow the reading order (last character first).
         """
-        ids = ids.long()
+        ids = reverse_lines(ids.long()) if self.reverse_input else ids.long()
         gi = self.encoder.inputs(self.embed(ids))
         live = (torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths(ids)[:, None]).unsqueeze(-1)
         state = self.encoder.zero_state(gi.new_zeros(ids.shape[0], self.encoder.hidden))
@@ -145,8 +159,11 @@ class SeqAutoencoder(nn.Module):
         state = self.decoder.step(gi, state)
         return state, self.out(state[0])
 
-    def teacher_forced(self, ids: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(logits (N, L+1, V), target (N, L+1), mask (N, L+1)) with inputs <bos> x_0..x_{L-1}."""
+    def teacher_inputs(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(inputs <bos> x_0..x_{L-1}, target x_0..x_{len-1} <eos> <pad>.., mask of real targets), each (N, L+1).
+
+        In training, ``word_dropout`` of the inputs' characters become <unk>.
+        """
         ids = ids.long()
         n, length = ids.shape
         bos = ids.new_full((n, 1), BOS)
@@ -158,6 +175,12 @@ class SeqAutoencoder(nn.Module):
         if self.training and self.word_dropout > 0:  # Bowman et al. 2016: the decoder cannot lean on its inputs alone
             drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
             inputs = torch.where(drop & (inputs > UNK), torch.full_like(inputs, UNK), inputs)
+        return inputs, target, mask
+
+    def teacher_forced(self, ids: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(logits (N, L+1, V), target (N, L+1), mask (N, L+1)) with inputs <bos> x_0..x_{L-1}."""
+        inputs, target, mask = self.teacher_inputs(ids)
+        n, length = ids.shape
         emb = self.embed(inputs)
         gi = self.decoder.inputs(torch.cat([emb, z[:, None, :].expand(-1, length + 1, -1)], dim=2))
         state = self.start(z)
@@ -221,4 +244,8 @@ class SeqAutoencoder(nn.Module):
 
 @register_model("seq")
 def build_seq(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqAutoencoder:
+    if cfg.seq.cell == "transformer":
+        from aegrad.apps.text.transformer import TransformerSeqAutoencoder  # here: it subclasses this module's model
+
+        return TransformerSeqAutoencoder(cfg, sample_shape)
     return SeqAutoencoder(cfg, sample_shape)

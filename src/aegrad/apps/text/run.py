@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aegrad.apps.text.bpe import load_vocabulary
 from aegrad.apps.text.model import SeqAutoencoder
 from aegrad.apps.text.vocab import Vocabulary
 from aegrad.data import Dataset, load_dataset
@@ -41,6 +42,6 @@ def open_text_run(run_dir: str | Path, with_data: bool = True) -> TextRun:
     if not (run.path / WEIGHTS).exists():
         raise UserError(f"{run.path} has no {WEIGHTS}: the run did not save weights")
     model, _cfg, _shape, extra = load_model(run.path / WEIGHTS)
-    vocab = Vocabulary.from_state_dict({k.removeprefix("normalizer."): v for k, v in extra.items()})
+    vocab = load_vocabulary({k.removeprefix("normalizer."): v for k, v in extra.items()})
     data = load_dataset(run.config.data, run.config.seed) if with_data else None
     return TextRun(run, model, vocab, data)  # type: ignore[arg-type]
