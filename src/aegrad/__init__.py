@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 __getattr__ = lazy_exports(__name__, globals(), {
     "AutoencoderOutlierDetector": "aegrad.apps.anomaly.detector",
     "AutoencoderTransformer": "aegrad.apps.probe.estimator",
+    "denoise_study": "aegrad.apps.denoise.runs",
 })
 
 
@@ -51,6 +52,7 @@ __all__ = [
     "apply_overrides",
     "collapse_findings",
     "create_model",
+    "denoise_study",
     "diagnose",
     "doctor",
     "evaluate_run",

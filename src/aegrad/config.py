@@ -72,7 +72,9 @@ class CodecConfig(_Strict):
     kernel_size: int = Field(5, ge=1)  # conv kernel side in both transforms
     gdn: bool = True  # GDN / inverse GDN between stages (Balle et al. 2016); false: leaky_relu
     prior_filters: list[int] = Field(default_factory=lambda: [3, 3, 3])  # hidden widths of the per-channel factorised density (Balle et al. 2018, appendix 6.1)
-    prior: Literal["channel", "position"] = "channel"  # one density per latent channel (any image size), or per channel and latent position (fixed-size images, e.g. centred Fashion-MNIST)
+    prior: Literal["channel", "position", "hyper"] = "channel"  # one density per latent channel (any image size), or per channel and latent position (fixed-size images, e.g. centred Fashion-MNIST), or hyper: a Gaussian per element whose scale a coded side latent predicts (Balle et al. 2018)
+    hyper_channels: int = Field(32, ge=1)  # prior=hyper: hidden and side-latent channels of the hyper transforms h_a, h_s
+    hyper_stages: int = Field(2, ge=1)  # prior=hyper: stride-2 stages of h_a; the side latent is 2^hyper_stages smaller per side than y
 
 
 # ---- variational autoencoder (model.variational: true; models/variational.py, apps/vae)
@@ -88,7 +90,7 @@ class VAEConfig(_Strict):
 # ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
 class SeqConfig(_Strict):
     cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and causal decoder fed z (apps/text/transformer.py)
-    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder (cost grows with its square per character)
+    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder, the model width for the transformer (cost grows with its square per character)
     embed: int = Field(64, ge=1)  # size of a symbol's embedding
     vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
     layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
@@ -99,7 +101,7 @@ class SeqConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    kind: Literal["mlp", "conv", "codec", "seq"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress); seq: recurrent sequence autoencoder for text (apps/text)
+    kind: Literal["mlp", "conv", "codec", "seq", "unet"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress); seq: recurrent sequence autoencoder for text (apps/text); unet: conv stages with skip connections, no bottleneck (denoising, models/unet.py)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
     depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
     width: int = Field(256, ge=1)  # hidden width used with `depth`
@@ -115,6 +117,7 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
     kernel_size: int = Field(3, ge=1)  # conv: kernel side
+    predict_noise: bool = False  # unet: x_hat = x - predicted noise (residual learning, DnCNN, Zhang et al. 2017); needs output: identity
     codec: CodecConfig = Field(default_factory=CodecConfig)  # model.kind=codec: transforms, entropy model and lambda
     variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
     vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
@@ -195,6 +198,8 @@ class Config(_Strict):
             raise ValueError("data.source=text gives token ids that only model.kind=seq reads (set both, or neither)")
         if self.model.kind == "seq" and (self.train.pretrain != "none" or self.train.noise != "none"):
             raise ValueError("model.kind=seq takes neither train.pretrain (it has no dense stages) nor train.noise (ids are not values)")
+        if self.model.kind == "unet" and self.train.pretrain != "none":
+            raise ValueError("model.kind=unet takes no train.pretrain: its decoder stages read the encoder's skip features, so no stage pair trains alone")
         if self.train.noise in ("masking", "salt_pepper") and self.train.noise_level > 1:
             raise ValueError(
                 f"train.noise_level is the fraction of inputs hit for noise={self.train.noise}: 0..1, got {self.train.noise_level}"

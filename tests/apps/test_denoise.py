@@ -106,3 +106,18 @@ def test_denoise_cli_bad_input(args, needle, capsys, tmp_path):
     assert main(["denoise", *args, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_default_denoiser_is_a_unet_predicting_the_noise(tmp_path):
+    """`aegrad denoise`'s default (fashion-denoise's model: no bottleneck, x_hat = x - r), briefly on digits."""
+    from aegrad.apps.denoise import DEFAULT_PRESET, denoise_study
+    from aegrad.config import with_overrides
+
+    base = aegrad.load_config(preset=DEFAULT_PRESET)
+    assert (base.model.kind, base.model.predict_noise, base.train.noise) == ("unet", True, "gaussian")
+    cfg = with_overrides(base, {"data.source": "digits", "data.limit": None, "model.channels": [8, 16],
+                                "train.epochs": 10, "train.batch_size": 64, "monitor.enabled": False})
+    res = denoise_study("gaussian", [0.3], tmp_path, cfg=cfg, test_limit=100)
+    m = res["results"][0]["methods"]
+    assert m["autoencoder"]["psnr"] > m["noisy"]["psnr"] + 1.0, m  # measured: 15.0 dB vs 13.1
+    assert aegrad.load_run(tmp_path / "gaussian-0.3").config.train.noise_level == 0.3

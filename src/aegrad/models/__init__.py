@@ -20,6 +20,7 @@ from aegrad.models.inits import init_layer, list_inits, register_init
 from aegrad.models.mlp import MLPAutoencoder
 from aegrad.models.norms import list_norms, register_norm
 from aegrad.models.saving import load_model, save_model
+from aegrad.models.unet import UNetAutoencoder  # registers model.kind=unet (skip connections, denoising)
 from aegrad.models.variational import Variational, gaussian_kl, log_likelihood, reparameterize
 
 # The variational family trains on the ELBO: register that objective whenever the model registry exists.
@@ -37,6 +38,7 @@ __all__ = [
     "ConvTransposeBlock",
     "DenseBlock",
     "MLPAutoencoder",
+    "UNetAutoencoder",
     "Variational",
     "activation_family",
     "activation_gain",

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("run_dir", nargs="?", help="measure this run at every level (default: train one per level)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", help="config to train denoisers from (default digits-mlp)")
+    src.add_argument("--preset", help="config to train denoisers from (default fashion-denoise: a U-Net predicting the noise)")
     src.add_argument("--config", help="a YAML config file to train denoisers from")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key of the denoisers trained (repeatable)")
@@ -48,7 +48,7 @@ def format_denoise(res: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from aegrad.apps.denoise.noise import list_eval_noises
-    from aegrad.apps.denoise.runs import denoise_study
+    from aegrad.apps.denoise.runs import DEFAULT_PRESET, denoise_study
     from aegrad.config import load_config, parse_set_args
     from aegrad.errors import UserError
 
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--test-limit must be at least 1, got {args.test_limit}")
     if args.run_dir and (args.preset or args.config or args.sets):
         raise UserError("a RUN_DIR is measured as trained; --preset/--config/--set apply only when training denoisers")
-    cfg = None if args.run_dir else load_config(preset=args.preset, path=args.config, overrides=parse_set_args(args.sets))
+    preset = args.preset or (None if args.config else DEFAULT_PRESET)
+    cfg = None if args.run_dir else load_config(preset=preset, path=args.config, overrides=parse_set_args(args.sets))
     out = Path(args.out) if args.out else Path("runs") / f"denoise-{datetime.now():%Y%m%d-%H%M%S}"
     res = denoise_study(
         args.noise, _levels(args.levels), out, run_dir=args.run_dir, cfg=cfg, test_limit=args.test_limit
