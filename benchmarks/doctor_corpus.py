@@ -279,7 +279,7 @@ def evaluate_case(name: str, cfg: Config, root: Path) -> dict[str, Any]:
     return out
 
 
-def doctor_case(c: dict[str, Any], name: str, cfg: Config, budget: float, probe_epochs: int, root: Path) -> None:
+def doctor_case(c: dict[str, Any], name: str, cfg: Config, budget: float, probe_epochs: int | None, root: Path) -> None:
     """The doctor on the case (its "undertrained" joins the kinds), and its winner's full run."""
     res = aegrad.doctor(cfg, budget=budget, jobs=1, probe_epochs=probe_epochs)
     under = [f for f in res.findings["findings"] if str(f["kind"]) == "undertrained"]
@@ -288,7 +288,9 @@ def doctor_case(c: dict[str, Any], name: str, cfg: Config, budget: float, probe_
         c["first_remedy"] = under[0]["remedies"][0]["patch"]  # the doctor's evidence names the remedy
         c["first_r"] = _full(cfg, c["first_remedy"], root / name, "first")
     c.update(winner=res.winner.name if res.winner else None, winner_patch=res.patch, doctor_s=round(res.wall_s, 1),
-             probes=len(res.probes), doctor_budget=budget, winner_r=None)
+             probes=len(res.probes), doctor_budget=budget, winner_r=None, probe_epochs=res.probe_epochs,
+             skipped=len(res.skipped), noise=res.noise, margin=res.margin,
+             probe_r={p.name: p.to_dict()["test_over_trivial"] for p in [res.baseline, *res.probes]})
     if c["label"] not in ("healthy", "ambiguous") and res.patch:
         c["winner_r"] = _full(cfg, res.patch, root / name, "winner")
 
@@ -329,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.doctor_corpus", description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated case names")
     p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
-    p.add_argument("--probe-epochs", type=int, default=2)
+    p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default: the doctor's own)")
     p.add_argument("--out", default="benchmarks/results/doctor_corpus.json")
     p.add_argument("--work", default="/tmp/aegrad-doctor-corpus", help="run folders")
     p.add_argument("--fresh", action="store_true", help="ignore cached results in --out")

@@ -11,9 +11,9 @@ import yaml
 
 import aegrad
 from aegrad.diagnose import diagnose
-from aegrad.doctor.candidates import candidates
-from aegrad.doctor.probes import ProbeResult, probe_config
-from aegrad.doctor.rank import margin, noise, pick_winner, rank, undertrained_evidence
+from aegrad.doctor.candidates import candidates, lr_refinements, unique
+from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config
+from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
 from aegrad.study.runner import execute_trial
 from conftest import run_cli
 
@@ -57,13 +57,27 @@ def test_winner_must_beat_the_noise_and_health_breaks_near_ties():
     assert pick_winner(base, rank(cands), 0.05).name == "c"
     # a and b within the margin of each other: the healthy one wins
     assert pick_winner(base, rank(cands[:2]), 0.05).name == "b"
+    # a noisy, diverging baseline (margin 0.8 at 2.3): candidates that train are told apart at their own level
+    wild = probe("baseline", 2.3)
+    pair = [probe("relu", 0.27, {"model.activation": "relu", "train.lr": 1e-3}, findings=["dead_units"]),
+            probe("norm", 0.55, {"model.norm": "layer", "train.lr": 1e-3})]
+    assert scaled(0.8, wild, 0.27) == pytest.approx(0.8 * 0.27 / 2.3)
+    assert pick_winner(wild, rank(pair), 0.8).name == "relu"
 
 
-def test_undertrained_needs_a_same_architecture_probe_far_below():
+def test_undertrained_needs_a_same_architecture_probe_that_trains_where_the_baseline_did_not():
     base = probe("baseline", 0.8)
     assert undertrained_evidence(base, rank([probe("lr*10", 0.3, {"train.lr": 0.01})]), 0.05).name == "lr*10"
     assert undertrained_evidence(base, rank([probe("deep", 0.3, {"model.depth": 2})]), 0.05) is None
     assert undertrained_evidence(base, rank([probe("lr*3", 0.6, {"train.lr": 0.003})]), 0.05) is None
+    # crossing the "trains" line (0.5 x trivial) by more than the margin is evidence, even if not halving
+    assert undertrained_evidence(probe("baseline", 0.55), rank([probe("lr*3", 0.42, {"train.lr": 0.003})]),
+                                 0.05).name == "lr*3"
+    assert undertrained_evidence(probe("baseline", 0.55), rank([probe("lr*3", 0.52, {"train.lr": 0.003})]),
+                                 0.01) is None
+    # a baseline that trains (0.3 < 0.5) is never undertrained, however far a 10x rate goes in a probe
+    assert undertrained_evidence(probe("baseline", 0.3), rank([probe("lr*10", 0.05, {"train.lr": 0.01})]),
+                                 0.01) is None
     assert undertrained_evidence(probe("baseline", 0.8, findings=["stalled_loss"]),
                                  rank([probe("lr*10", 0.3, {"train.lr": 0.01})]), 0.05) is None
 
@@ -79,6 +93,34 @@ def test_candidates_put_the_findings_first_then_the_standard_ones_without_no_ops
     assert [p for n, _, p in got if n == "lr/10"] == [{"train.lr": 0.001}]
     assert "adam" not in names  # already Adam: a no-op is not a candidate
     assert "init_for_activation" not in names  # kaiming already matches relu
+    assert "usual_lr" not in names  # lr/10 is Adam's usual 1e-3 already: a duplicate is not a candidate
+    tiny = {n: p for n, _, p in candidates(aegrad.load_config(overrides={"train.lr": 1e-6}), {"findings": []})}
+    assert tiny["usual_lr"] == {"train.lr": 0.001} and tiny["lr*10"] == {"train.lr": 1e-5}
+    assert "usual_lr" not in [n for n, _, _ in candidates(aegrad.load_config(), {"findings": []})]  # 3e-3: near
+    gain = aegrad.load_config(overrides={"model.init_gain": 10.0, "model.bias_init": -3.0})
+    got = {n: p for n, _, p in candidates(gain, {"findings": []})}
+    assert got["reset_init_gain"] == {"model.init_gain": 1.0} and got["zero_bias"] == {"model.bias_init": 0.0}
+
+
+def test_lr_refinements_multiply_the_best_patchs_rate_and_skip_seen_configs():
+    cfg = aegrad.load_config(overrides={"train.lr": 0.01})
+    got = lr_refinements(cfg, "dead_units:zero_bias", {"model.bias_init": 0.0})
+    assert got == [("dead_units:zero_bias +lr/3", "refine", {"model.bias_init": 0.0, "train.lr": 0.00333}),
+                   ("dead_units:zero_bias +lr*3", "refine", {"model.bias_init": 0.0, "train.lr": 0.03})]
+    seen: list = []
+    first = candidates(cfg, {"findings": []}, seen)
+    assert ("lr*3", "standard", {"train.lr": 0.03}) in first
+    # lr*10 refined by /3 is lr*3.33 (new); lr*3 refined by *3 is lr*9 (new); lr/3 refined by *3 is the config itself
+    again = unique(cfg, lr_refinements(cfg, "lr/3", {"train.lr": 0.00333}), seen)
+    assert [n for n, _, _ in again] == ["lr/3 +lr/3"]
+
+
+def test_probe_length_is_the_runs_in_batches_capped():
+    cfg = aegrad.load_config(overrides={"train.epochs": 8, "train.batch_size": 64})
+    assert default_probe_epochs(cfg, 1437) == 8  # 23 batches x 8 epochs: the whole run
+    assert default_probe_epochs(cfg, 60000) == 1  # 938 batches an epoch: one epoch
+    assert default_probe_epochs(cfg, 20000) == 3  # 313 an epoch: the 3 whole epochs within 1000 batches
+    assert default_probe_epochs(cfg, 640000) == 1  # never less than one epoch
     sig = aegrad.load_config(overrides={"model.activation": "sigmoid", "model.init": "kaiming_normal"})
     assert ("init_for_activation", "standard", {"model.init": "xavier_normal"}) in candidates(sig, {"findings": []})
 
@@ -119,6 +161,9 @@ def test_undertrained_finding_only_with_the_doctors_evidence():
     (f,) = obj["findings"]
     assert f["kind"] == "undertrained" and f["severity"] == "error"
     assert f["remedies"][0]["patch"] == {"train.lr": 0.01}
+    # the same evidence against a run that trains (0.3 x trivial): no finding
+    assert diagnose(records, trivial_mse=0.1, test_mse=0.03,
+                    reachable={"test_over_trivial": 0.05, "patch": {"train.lr": 0.01}, "name": "lr*10"})["findings"] == []
 
 
 # -- probes, budget, verdicts on real trainings ---------------------------------------------------------

@@ -92,9 +92,18 @@ DIVERGE_GROWTH = 10.0
 # (pre-update) sample die after an update at least this large (300x the healthy ~1e-3).
 LR_CAUSE_UPDATE_RATIO = 0.3
 
-# Undertrained: the doctor showed a patch of the same architecture reaching at most this share of
-# the run's test/trivial ratio.
+# Undertrained: a run that did not train (test/trivial at or above TRAINED_RATIO, the line the project
+# calls "trains": test MSE < 0.5 x the trivial MSE) while the doctor showed a patch of the same
+# architecture training (below that line) or reaching at most UNDERTRAINED_SHARE of the run's ratio.
+# A run that trains is not called undertrained, however much lower another rate goes: a short probe's
+# favourite (often a 10x rate) is no evidence that the run as configured is broken.
+TRAINED_RATIO = 0.5
 UNDERTRAINED_SHARE = 0.5
+
+
+def is_undertrained(own: float, reached: float) -> bool:
+    """Whether a run ending at `own` x the trivial MSE is undertrained, given a same-architecture `reached`."""
+    return own >= TRAINED_RATIO and (reached < TRAINED_RATIO or reached <= UNDERTRAINED_SHARE * own)
 
 # Update-to-weight ratio ‖ΔW‖/‖W‖ per step: ~1e-3 trains well (Karpathy, CS231n notes, "ratio of
 # weights:updates"); flagged when sustained 100× away. Healthy Adam runs measured 6.7e-4–2.4e-2.
@@ -676,7 +685,7 @@ def detect_undertrained(view: RunView) -> list[dict[str, Any]]:
     if not reach or mse is None or view.trivial_mse is None or view.trivial_mse <= 0:
         return []
     own, reached = mse / view.trivial_mse, float(reach["test_over_trivial"])
-    if reached > UNDERTRAINED_SHARE * own:
+    if not is_undertrained(own, reached):
         return []
     return [undertrained_finding(own, reached, reach["patch"], reach.get("name", "probe"), patches=view.patches)]
 

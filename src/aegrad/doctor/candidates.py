@@ -16,12 +16,21 @@ PER_FINDING = 3
 # Learning-rate factors probed for any run, in probing order (the issue's x/÷ 3 and 10).
 LR_FACTORS_FIRST = (0.1, 10.0)
 LR_FACTORS_LATER = (1 / 3, 3.0)
+# Adam's usual learning rate (Kingma & Ba 2015; PyTorch's default).
+USUAL_ADAM_LR = 1e-3
+# Learning-rate factors tried on top of the best candidate, and how many such rounds at most.
+REFINE_FACTORS = (1 / 3, 3.0)
+REFINE_ROUNDS = 2
+# At most this many pairs (the best candidate with another finding's remedy) are probed.
+COMBINE_MAX = 6
+
+
+def _lr_name(factor: float) -> str:
+    return f"lr/{1 / factor:g}" if factor < 1 else f"lr*{factor:g}"
 
 
 def _lr_candidate(cfg: Config, factor: float) -> tuple[str, dict[str, Any]]:
-    lr = float(f"{cfg.train.lr * factor:.3g}")
-    name = f"lr/{1 / factor:g}" if factor < 1 else f"lr*{factor:g}"
-    return name, {"train.lr": lr}
+    return _lr_name(factor), {"train.lr": float(f"{cfg.train.lr * factor:.3g}")}
 
 
 def _standard(cfg: Config, names: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
@@ -34,11 +43,69 @@ def _standard(cfg: Config, names: tuple[str, ...]) -> list[tuple[str, dict[str, 
     return out
 
 
-def candidates(cfg: Config, findings: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """[(name, source, patch)] in probing order, no-ops and duplicates removed.
+def _usual_lr(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
+    """Adam (and AdamW) at their usual 1e-3, when the rate is more than 3x away from it: x/÷ 10 alone
+    cannot reach it from 1e-6 or 1."""
+    lr = cfg.train.lr
+    if cfg.train.optimizer in ("adam", "adamw") and not USUAL_ADAM_LR / 3 <= lr <= USUAL_ADAM_LR * 3:
+        return [("usual_lr", {"train.lr": USUAL_ADAM_LR})]
+    return []
 
-    Order: each finding's first remedy; lr/10, lr*10, init matched to the activation, Adam; each
-    finding's next remedies; lr/3, lr*3.
+
+def lr_refinements(cfg: Config, name: str, patch: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The best candidate so far with its learning rate x/÷ 3: the standard lr moves, on top of a remedy
+    (a remedy that fixes the cause often leaves a rate tuned for the broken config)."""
+    lr = float(patch.get("train.lr", cfg.train.lr))
+    out = []
+    for factor in REFINE_FACTORS:
+        out.append((f"{name} +{_lr_name(factor)}", "refine", {**patch, "train.lr": float(f"{lr * factor:.3g}")}))
+    return out
+
+
+def combinations(best: tuple[str, dict[str, Any]], others: list[tuple[str, str, dict[str, Any]]]) -> list[
+        tuple[str, str, dict[str, Any]]]:
+    """The best candidate joined with each remedy a finding named that touches other keys: a learning rate
+    that broke the run hides what a structural remedy does (relu + kaiming at lr 0.3 fails like the
+    baseline; at the repaired rate it trains), so one fix at a time can miss the pair."""
+    name, patch = best
+    out = []
+    for other, source, extra in others:
+        if source.startswith("finding:") and not set(extra) & set(patch):
+            out.append((f"{name} & {other}", "combine", {**patch, **extra}))
+    return out[:COMBINE_MAX]
+
+
+def _same_lr(data: dict[str, Any]) -> dict[str, Any]:
+    """The config dict with its learning rate to 2 significant digits: lr/3 x 3 (0.00999) is lr (0.01)."""
+    data["train"] = {**data["train"], "lr": float(f"{data['train']['lr']:.2g}")}
+    return data
+
+
+def unique(cfg: Config, items: list[tuple[str, str, dict[str, Any]]], seen: list[dict[str, Any]]) -> list[
+        tuple[str, str, dict[str, Any]]]:
+    """`items` without patches that do not apply, change nothing, or give a config already in `seen`
+    (which grows by those kept)."""
+    base = _same_lr(cfg.to_dict())
+    out = []
+    for name, source, patch in items:
+        try:
+            changed = _same_lr(apply_overrides(base, patch))
+        except Exception:  # noqa: BLE001 - a patch that does not apply to this config is not a candidate
+            continue
+        if changed == base or changed in seen:
+            continue
+        seen.append(changed)
+        out.append((name, source, dict(patch)))
+    return out
+
+
+def candidates(cfg: Config, findings: dict[str, Any], seen: list[dict[str, Any]] | None = None) -> list[
+        tuple[str, str, dict[str, Any]]]:
+    """[(name, source, patch)] in probing order, no-ops and duplicates removed (`seen`: configs already
+    probed, extended by these).
+
+    Order: each finding's first remedy; lr/10, lr*10, init matched to the activation, Adam, Adam's usual
+    rate; each finding's next remedies; lr/3, lr*3, the standard init scale and bias.
     """
     named: list[list[tuple[str, str, dict[str, Any]]]] = []
     for f in findings.get("findings", []):
@@ -47,18 +114,7 @@ def candidates(cfg: Config, findings: dict[str, Any]) -> list[tuple[str, str, di
     first = [rs[0] for rs in named if rs]
     later = [r for rs in named for r in rs[1:]]
     std_first = [(n, "standard", p) for n, p in (_lr_candidate(cfg, k) for k in LR_FACTORS_FIRST)]
-    std_first += [(n, "standard", p) for n, p in _standard(cfg, ("init_for_activation", "adam"))]
+    std_first += [(n, "standard", p) for n, p in _standard(cfg, ("init_for_activation", "adam")) + _usual_lr(cfg)]
     std_later = [(n, "standard", p) for n, p in (_lr_candidate(cfg, k) for k in LR_FACTORS_LATER)]
-    base = cfg.to_dict()
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    seen: list[dict[str, Any]] = []
-    for name, source, patch in [*first, *std_first, *later, *std_later]:
-        try:
-            changed = apply_overrides(base, patch)
-        except Exception:  # noqa: BLE001 - a patch that does not apply to this config is not a candidate
-            continue
-        if changed == base or changed in seen:
-            continue
-        seen.append(changed)
-        out.append((name, source, dict(patch)))
-    return out
+    std_later += [(n, "standard", p) for n, p in _standard(cfg, ("reset_init_gain", "zero_bias"))]
+    return unique(cfg, [*first, *std_first, *later, *std_later], [] if seen is None else seen)

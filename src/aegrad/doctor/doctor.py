@@ -3,8 +3,11 @@
 Order of work: the baseline probe and its repeat with another seed (the probe-to-probe noise)
 run first, side by side; their diagnosis names remedies; candidates (candidates.py) are then
 probed in parallel processes, most promising first, each started only while the budget allows one
-more probe (a probe's time is measured on the first round), so the answer comes within the
-budget plus one probe. With ``apply=True`` the winning patch trains the full run.
+more probe (a probe's time is measured on the probes run so far, a process's first one — which pays
+the imports — apart), so the answer comes within the budget plus one probe; then the best candidate is
+joined with the other findings' remedies, and its learning rate refined (x/÷ 3, up to REFINE_ROUNDS rounds). A probe's length is set in batches by
+the config (probes.default_probe_epochs), so a loaded machine probes fewer candidates, never shorter
+ones. With ``apply=True`` the winning patch trains the full run.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from aegrad.config import Config, with_overrides
+from aegrad.data import load_dataset
 from aegrad.errors import UserError
 from aegrad.diagnose.findings import undertrained_finding
-from aegrad.doctor.candidates import candidates
-from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe
-from aegrad.doctor.rank import margin, noise, pick_winner, rank, undertrained_evidence
+from aegrad.doctor.candidates import REFINE_ROUNDS, candidates, combinations, lr_refinements, unique
+from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
+from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
 from aegrad.run import Run
-from aegrad.study.runner import _pool, available_cores, execute_trial  # the study runner's pool and trial
+from aegrad.study.runner import _pool, available_cores  # the study runner's pool
 
 Progress = Callable[[ProbeResult], None]
 
@@ -91,7 +97,9 @@ class _Probes:
         self.progress = progress
         self.pool = _pool(jobs)
         self.running: dict[Future, tuple[ProbeResult, Path, float]] = {}
-        self.durations: list[float] = []
+        self.durations: list[float] = []  # every probe's training time
+        self.warm: list[float] = []  # those of probes that were not their process's first (no imports paid)
+        self.pids: set[int] = set()
         self.count = 0
 
     def submit(self, result: ProbeResult, seed: int | None = None) -> None:
@@ -107,7 +115,7 @@ class _Probes:
         cfg["train"]["threads"] = self.threads
         run_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()  # before submit: with jobs=1 the probe runs inside it
-        fut = self.pool.submit(execute_trial, cfg, str(run_dir), self.threads)
+        fut = self.pool.submit(run_probe, cfg, str(run_dir), self.threads)
         self.running[fut] = (result, run_dir, t0)
 
     def collect(self) -> list[ProbeResult]:
@@ -121,15 +129,22 @@ class _Probes:
             except Exception as err:  # noqa: BLE001 - a dead worker is a failed probe, reported as such
                 outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
             result.wall_s = time.perf_counter() - t0
-            # The training's own time: the first probes' wall also holds the workers' start (imports).
-            self.durations.append(float(outcome.get("wall_s", result.wall_s)))
+            # The training's own time; a process's first probe also pays its imports (seconds, against
+            # a fraction of a second for a small probe), so it is kept apart from the estimate.
+            took = float(outcome.get("wall_s", result.wall_s))
+            self.durations.append(took)
+            if outcome.get("pid") in self.pids:
+                self.warm.append(took)
+            self.pids.add(outcome.get("pid"))
             out.append(read_probe(result, run_dir, outcome))
             self.progress(result)
         return out
 
     def estimate(self) -> float:
-        """Seconds one more probe is expected to take: the slowest training seen, with a margin."""
-        return ESTIMATE_FACTOR * max(self.durations) + ESTIMATE_OVERHEAD_S if self.durations else math.inf
+        """Seconds one more probe is expected to take: the slowest warm training seen (else the slowest
+        of all), with a margin."""
+        seen = self.warm or self.durations
+        return ESTIMATE_FACTOR * max(seen) + ESTIMATE_OVERHEAD_S if seen else math.inf
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -144,7 +159,7 @@ def _probe_baseline(probes: _Probes, cfg: Config, jobs: int, deadline: float) ->
         probes.submit(repeat, seed=cfg.seed + 1)  # overlaps the baseline
     while probes.running:
         probes.collect()
-    if jobs == 1 and time.perf_counter() + probes.estimate() <= deadline:
+    if jobs == 1 and time.perf_counter() < deadline:  # the one probe the answer may overrun by
         probes.submit(repeat, seed=cfg.seed + 1)
         while probes.running:
             probes.collect()
@@ -172,6 +187,29 @@ def _probe_candidates(
     return tried, skipped
 
 
+def _refine(
+    probes: _Probes, cfg: Config, baseline: ProbeResult, tried: list[ProbeResult], margin_: float,
+    seen: list[dict[str, Any]], jobs: int, deadline: float,
+) -> tuple[list[ProbeResult], list[ProbeResult]]:
+    """(tried, skipped): the best candidate joined with the other findings' remedies, then rounds of the best
+    one's learning rate x/÷ 3 while a round beats it by the margin."""
+    best = pick_winner(baseline, rank(tried), margin_)
+    if best is None:
+        return [], []
+    others = [(p.name, p.source, p.patch) for p in tried]
+    queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, combinations((best.name, best.patch), others), seen)]
+    more, skipped = _probe_candidates(probes, queue, jobs, deadline)
+    best = pick_winner(best, rank(more), scaled(margin_, baseline, best.test_over_trivial)) or best
+    for _ in range(REFINE_ROUNDS):
+        if best is None:
+            break
+        queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, lr_refinements(cfg, best.name, best.patch), seen)]
+        got, left = _probe_candidates(probes, queue, jobs, deadline)
+        more, skipped = more + got, skipped + left
+        best = pick_winner(best, rank(got), scaled(margin_, baseline, best.test_over_trivial))
+    return more, skipped
+
+
 def doctor(
     cfg: Config,
     budget: float = 120.0,
@@ -185,7 +223,8 @@ def doctor(
 
     budget: seconds for probing (the answer comes within budget + one probe); jobs: probes run
     side by side (default: the cores, at least 2 so the baseline and its repeat overlap);
-    probe_epochs: epochs per probe (default a quarter of cfg.train.epochs); out: keep the probe
+    probe_epochs: epochs per probe (default the run's, or the whole epochs that fit
+    probes.PROBE_MAX_BATCHES batches: fixed by the config, not by the machine's speed); out: keep the probe
     folders (and the applied run, in out/run) there instead of a temporary folder.
     """
     if budget <= 0:
@@ -198,8 +237,10 @@ def doctor(
     progress = progress or (lambda _p: None)
     cores = available_cores()
     jobs = jobs or max(2, cores)
-    threads = max(1, cores // jobs)
-    epochs = probe_epochs or default_probe_epochs(cfg)
+    # Never more threads per probe than this process was given (OMP_NUM_THREADS, torch.set_num_threads):
+    # on a shared machine, two threads per small probe ran 8x slower than one (4.5 s against 0.54 s).
+    threads = max(1, min(cores // jobs, torch.get_num_threads()))
+    epochs = probe_epochs or default_probe_epochs(cfg, len(load_dataset(cfg.data, cfg.seed).train_x))
     root = Path(out) / "probes" if out is not None else Path(tempfile.mkdtemp(prefix="aegrad-doctor-"))
     root.mkdir(parents=True, exist_ok=True)
     probes = _Probes(cfg, root, epochs, jobs, threads, progress)
@@ -207,13 +248,16 @@ def doctor(
     try:
         baseline, repeat = _probe_baseline(probes, cfg, jobs, deadline)
         findings = {"healthy": not baseline.findings, "findings": list(baseline.findings)}
-        queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings)]
+        seen: list[dict[str, Any]] = []
+        queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings, seen)]
         tried, skipped = _probe_candidates(probes, queue, jobs, deadline)
+        repeat = repeat if repeat.status != "pending" else None
+        noise_ = noise(baseline, repeat)
+        margin_ = margin(baseline, noise_)
+        more, left = _refine(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
+        tried, skipped = tried + more, skipped + left
     finally:
         probes.close()
-    repeat = repeat if repeat.status != "pending" else None
-    noise_ = noise(baseline, repeat)
-    margin_ = margin(baseline, noise_)
     ranked = rank(tried)
     winner = pick_winner(baseline, ranked, margin_)
     shown = undertrained_evidence(baseline, ranked, margin_)

@@ -10,6 +10,7 @@ data order: the difference between two probes is the patch, not luck.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,16 @@ from typing import Any
 from aegrad.config import Config, apply_overrides, validate
 from aegrad.run import FINDINGS, SUMMARY, read_json
 from aegrad.study.layout import FAILED
+from aegrad.study.runner import execute_trial  # trains into a folder, never raises for a failing trial
 
 # A probe's monitor syncs at least this often (in steps), so a probe of a few epochs still yields
 # enough windows for the detectors' "sustained over the second half" tests.
 PROBE_SYNC_EVERY = 10
-# Default probe length: this share of the full run's epochs (at least 1, at most the full run).
-PROBE_FRACTION = 0.25
+# Default probe length, in batches (not seconds: the same config gets the same probes on a loaded
+# machine): the full run when it has at most this many, else as many whole epochs as fit (at least 1).
+# Short probes favour large learning rates (the loss falls faster early and flattens later), so a probe
+# as long as the run ranks remedies by what the run will reach; 1000 batches of a small MLP take ~1-3 s.
+PROBE_MAX_BATCHES = 1000
 
 
 @dataclass
@@ -57,8 +62,17 @@ class ProbeResult:
         }
 
 
-def default_probe_epochs(cfg: Config) -> int:
-    return max(1, min(cfg.train.epochs, math.ceil(cfg.train.epochs * PROBE_FRACTION)))
+def default_probe_epochs(cfg: Config, train_samples: int) -> int:
+    """Epochs per probe: the run's own when its batches fit PROBE_MAX_BATCHES, else the whole epochs that fit."""
+    per_epoch = max(1, math.ceil(train_samples / cfg.train.batch_size))
+    return max(1, min(cfg.train.epochs, PROBE_MAX_BATCHES // per_epoch))
+
+
+def run_probe(cfg: dict[str, Any], run_dir: str, threads: int | None = None) -> dict[str, Any]:
+    """The study runner's trial, tagged with the process that ran it (its first probe also pays the imports)."""
+    outcome = execute_trial(cfg, run_dir, threads)
+    outcome["pid"] = os.getpid()
+    return outcome
 
 
 def probe_config(cfg: Config, patch: dict[str, Any], epochs: int, seed: int | None = None) -> dict[str, Any]:
