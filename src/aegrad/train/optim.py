@@ -173,48 +173,72 @@ def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
     ``step()`` bit for bit. (It also never imports ``torch._dynamo``, which
     ``Optimizer.step`` does on first use: ~1 s of a short run's start-up.)
     """
+    if not _fused_adam_applies(optimizer):
+        return False
+    calls = []
+    for g in optimizer.param_groups:
+        call = _fused_group_call(optimizer, g)
+        if call is None:
+            return False
+        calls.append(call)
+    _run_fused_kernels(_merge_fused_calls(calls))
+    return True
+
+
+def _fused_adam_applies(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer is a plain Adam/AdamW with no hooks but our decoupled-decay pre-hook."""
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
         return False
     pre = list(optimizer._optimizer_step_pre_hooks.values())
     if any(h is not _decoupled_decay_hook for h in pre) or optimizer._optimizer_step_post_hooks:
         return False
-    if _optimizer_module._global_optimizer_pre_hooks or _optimizer_module._global_optimizer_post_hooks:
-        return False
-    calls = []
-    for g in optimizer.param_groups:
-        if not g.get("fused") or g["amsgrad"] or g["maximize"] or g["capturable"] or g["differentiable"]:
-            return False
-        lr = g["lr"]
-        if isinstance(lr, torch.Tensor):
-            return False
-        params, grads, avgs, sqs, steps = [], [], [], [], []
-        for p in g["params"]:
-            if p.grad is None or p.device.type != "cpu" or p.grad.is_sparse or p.is_complex():
-                return False
-            state = optimizer.state[p]
-            if not state:  # as Adam._init_group creates it for a fused group
-                state["step"] = torch.zeros((), dtype=_optimizer_module._get_scalar_dtype(is_fused=True))
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            params.append(p)
-            grads.append(p.grad)
-            avgs.append(state["exp_avg"])
-            sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
-        if type(optimizer) is torch.optim.AdamW:
-            decay, decoupled = float(g["weight_decay"]), True
-        else:  # our adam: torch's coupled decay stays 0, the decoupled rate is applied as AdamW does
-            decoupled_rate = float(g.get(DECOUPLED_WD, 0.0)) if pre else 0.0
-            decay, decoupled = (decoupled_rate, True) if decoupled_rate else (float(g["weight_decay"]), False)
-        calls.append((params, grads, avgs, sqs, steps, float(lr), g["betas"], g["eps"], decay, decoupled))
-    # Groups with the same hyperparameters (weights and biases when nothing is decayed) share one
-    # kernel call: the kernel updates each tensor on its own, so the result is the same bit for bit.
+    return not (_optimizer_module._global_optimizer_pre_hooks or _optimizer_module._global_optimizer_post_hooks)
+
+
+def _fused_group_call(optimizer: torch.optim.Optimizer, g: dict) -> tuple | None:
+    """One param group's kernel arguments (creating missing state as Adam does); None when the kernel does not apply."""
+    if not g.get("fused") or g["amsgrad"] or g["maximize"] or g["capturable"] or g["differentiable"]:
+        return None
+    lr = g["lr"]
+    if isinstance(lr, torch.Tensor):
+        return None
+    params, grads, avgs, sqs, steps = [], [], [], [], []
+    for p in g["params"]:
+        if p.grad is None or p.device.type != "cpu" or p.grad.is_sparse or p.is_complex():
+            return None
+        state = optimizer.state[p]
+        if not state:  # as Adam._init_group creates it for a fused group
+            state["step"] = torch.zeros((), dtype=_optimizer_module._get_scalar_dtype(is_fused=True))
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        params.append(p)
+        grads.append(p.grad)
+        avgs.append(state["exp_avg"])
+        sqs.append(state["exp_avg_sq"])
+        steps.append(state["step"])
+    if type(optimizer) is torch.optim.AdamW:
+        decay, decoupled = float(g["weight_decay"]), True
+    else:  # our adam: torch's coupled decay stays 0, the decoupled rate is applied as AdamW does
+        hooked = bool(optimizer._optimizer_step_pre_hooks)
+        decoupled_rate = float(g.get(DECOUPLED_WD, 0.0)) if hooked else 0.0
+        decay, decoupled = (decoupled_rate, True) if decoupled_rate else (float(g["weight_decay"]), False)
+    return (params, grads, avgs, sqs, steps, float(lr), g["betas"], g["eps"], decay, decoupled)
+
+
+def _merge_fused_calls(calls: list[tuple]) -> dict[tuple, tuple[list[torch.Tensor], ...]]:
+    """Groups with the same hyperparameters (weights and biases when nothing is decayed) share one
+    kernel call: the kernel updates each tensor on its own, so the result is the same bit for bit."""
     merged: dict[tuple, tuple[list[torch.Tensor], ...]] = {}
     for params, grads, avgs, sqs, steps, *hyper in calls:
         key = (hyper[0], tuple(hyper[1]), *hyper[2:])
         lists = merged.setdefault(key, ([], [], [], [], []))
         for acc, more in zip(lists, (params, grads, avgs, sqs, steps)):
             acc.extend(more)
+    return merged
+
+
+def _run_fused_kernels(merged: dict[tuple, tuple[list[torch.Tensor], ...]]) -> None:
+    """Count the step, then one fused Adam/AdamW kernel call per hyperparameter set."""
     steps_all = [st for lists in merged.values() for st in lists[4]]
     with torch.no_grad():
         if steps_all:
@@ -238,7 +262,6 @@ def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
                 eps=float(eps),
                 maximize=False,
             )
-    return True
 
 
 def defer_dynamo_import() -> None:
