@@ -104,9 +104,14 @@ def test_rate_collapse_is_a_finding_with_the_lambda_remedy(tiny, tmp_path):
 def test_mosaic_round_trip_and_peer_bpp_from_bytes():
     rng = np.random.default_rng(0)
     imgs = [rng.integers(0, 256, (3, 6, 5), dtype=np.uint8) for _ in range(7)]
-    m, cols = mosaic(imgs)
+    m, boxes = mosaic(imgs)
     assert m.shape == (3, 3 * 6, 3 * 5)
-    for a, b in zip(unmosaic(m, 7, cols, 6, 5), imgs):
+    for a, b in zip(unmosaic(m, boxes), imgs):
+        np.testing.assert_array_equal(a, b)
+    mixed = [imgs[0], rng.integers(0, 256, (3, 4, 9), dtype=np.uint8)]  # whole photographs: stacked
+    m, boxes = mosaic(mixed)
+    assert m.shape == (3, 10, 9) and boxes == [(0, 0, 6, 5), (6, 0, 4, 9)]
+    for a, b in zip(unmosaic(m, boxes), mixed):
         np.testing.assert_array_equal(a, b)
     png = next(p for p in peers() if p.name == "png")
     pts = peer_points(png, imgs)

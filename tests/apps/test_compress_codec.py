@@ -33,7 +33,7 @@ def images(n: int, channels: int = 1, side: int = 12, seed: int = 0) -> list[np.
     return [np.clip(base + rng.normal(0, 40, (channels, side, side)), 0, 255).astype(np.uint8) for _ in range(n)]
 
 
-@pytest.mark.parametrize("prior", ["channel", "position"])
+@pytest.mark.parametrize("prior", ["channel", "position", "hyper"])
 def test_decode_of_encode_is_the_quantised_reconstruction(prior):
     codec = make_codec(prior=prior)
     x = images(5)
@@ -52,8 +52,9 @@ def test_decode_of_encode_is_the_quantised_reconstruction(prior):
     assert len({int(v) for y in codec.latents(x) for v in np.unique(y)}) > 3  # a real alphabet was coded
 
 
-def test_any_size_and_colour_round_trip():
-    codec = make_codec(channels=3, side=16)
+@pytest.mark.parametrize("prior", ["channel", "hyper"])
+def test_any_size_and_colour_round_trip(prior):
+    codec = make_codec(channels=3, side=16, prior=prior)
     x = images(2, channels=3, side=16) + [images(1, channels=3, side=16)[0][:, :13, :9]]
     out = codec.decompress(codec.compress(x))
     assert [o.shape for o in out] == [(3, 16, 16), (3, 16, 16), (3, 13, 9)]
@@ -61,8 +62,9 @@ def test_any_size_and_colour_round_trip():
         np.testing.assert_array_equal(a, b)
 
 
-def test_file_size_is_header_plus_stream_plus_crc():
-    codec = make_codec()
+@pytest.mark.parametrize("prior", ["channel", "hyper"])
+def test_file_size_is_header_plus_stream_plus_crc(prior):
+    codec = make_codec(prior=prior)
     x = images(4)
     data = codec.compress(x)
     head = header_bytes(Header(codec.hash, [(12, 12)] * 4))

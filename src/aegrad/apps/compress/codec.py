@@ -1,9 +1,12 @@
 """``ImageCodec``: a trained ``codec`` run as a file compressor (uint8 images <-> ``.aeg`` bytes).
 
-compress:   pixels -> normalise -> g_a -> round/clamp -> per channel, range-code the integers
-            (constriction's RangeEncoder, one Categorical per channel from the integer tables)
-decompress: the reverse; the synthesis runs on the decoded integers in the same batches as
-            ``reconstruct``, so ``decompress(compress(x)) == reconstruct(x)`` byte for byte.
+compress:   pixels -> normalise -> g_a -> round/clamp -> range-code the integers, grouped by
+            table (constriction's RangeEncoder, one Categorical per integer table): one table per
+            latent channel (factorised prior); with the hyperprior, first the side latent z per
+            channel, then y, each element with the table of its predicted scale
+decompress: the reverse (with the hyperprior, y's tables are recomputed from the decoded z in
+            the encoder's batches); the synthesis runs on the decoded integers in the same batches
+            as ``reconstruct``, so ``decompress(compress(x)) == reconstruct(x)`` byte for byte.
 
 Images are uint8 arrays (C, H, W) with the model's channel count, any H and W.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import constriction
 import numpy as np
@@ -20,6 +24,7 @@ import torch
 
 from aegrad.apps.compress.container import HASH_BYTES, Header, pack, unpack
 from aegrad.apps.compress.entropy import Tables
+from aegrad.apps.compress.hyper import gaussian_tables
 from aegrad.apps.compress.model import Codec
 from aegrad.data.normalize import Normalizer
 from aegrad.errors import UserError
@@ -27,7 +32,7 @@ from aegrad.errors import UserError
 BATCH = 256  # images per transform batch (memory bound; the same batches in every path keep results exact)
 
 
-def model_hash(model: Codec, tables: Tables) -> bytes:
+def model_hash(model: Codec, tables: Tables, side_tables: Tables | None = None) -> bytes:
     """SHA-256 over every weight (name, dtype, shape, bytes) and the integer tables: the container's model id."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
@@ -35,7 +40,13 @@ def model_hash(model: Codec, tables: Tables) -> bytes:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.numpy().tobytes())
     h.update(tables.to_bytes())
+    if side_tables is not None:
+        h.update(side_tables.to_bytes())
     return h.digest()
+
+
+def _coders(tables: Tables) -> list[Any]:
+    return [constriction.stream.model.Categorical(c.astype(np.float64), perfect=False) for c in tables.counts]
 
 
 class ImageCodec:
@@ -46,10 +57,12 @@ class ImageCodec:
             raise UserError(f"this run's model is {type(model).__name__}, not a codec: train with model.kind=codec")
         self.model = model.eval()
         self.normalizer = normalizer
-        self.tables = model.tables()
-        self.hash = model_hash(model, self.tables)[:HASH_BYTES]
+        self.side_tables = model.side_tables()  # the side information's tables (hyperprior: z), or None
+        self.tables = gaussian_tables() if self.side_tables is not None else model.tables()  # y's tables
+        self.hash = model_hash(model, self.tables, self.side_tables)[:HASH_BYTES]
         self.channels = int(model.sample_shape[0])
-        self._coders = [constriction.stream.model.Categorical(c.astype(np.float64), perfect=False) for c in self.tables.counts]
+        self._coders = _coders(self.tables)
+        self._side_coders = _coders(self.side_tables) if self.side_tables is not None else []
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> ImageCodec:
@@ -93,15 +106,19 @@ class ImageCodec:
         return self._latent_shape(shape)
 
     @torch.no_grad()
-    def latents(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Each image's quantised latent as the prior sees it: int64 (K, h, w), K densities."""
+    def analyse(self, images: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """Per image, the model's integer symbols and table indexes (``Codec.analyse``) as int64 arrays."""
         self._check(images)
-        out: list[np.ndarray] = []
+        out: list[dict[str, np.ndarray]] = []
         for g in self._groups([im.shape[1:] for im in images]):
             x = self.normalizer.transform(torch.from_numpy(np.stack([images[i] for i in g]).astype(np.float32)))
-            y_hat = self.model.to_prior(self.model.quantize(self.model.encode(x)))
-            out.extend(y_hat.to(torch.int64).numpy())
+            parts = {k: v.to(torch.int64).numpy() for k, v in self.model.analyse(x).items()}
+            out.extend({k: v[j] for k, v in parts.items()} for j in range(len(g)))
         return out
+
+    def latents(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each image's quantised latent as the prior sees it: int64 (K, h, w)."""
+        return [a["y"] for a in self.analyse(images)]
 
     @torch.no_grad()
     def synthesize(self, latents: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
@@ -114,18 +131,28 @@ class ImageCodec:
             out.extend(x_hat.round().clamp(0, 255).to(torch.uint8).numpy())
         return out
 
+    @torch.no_grad()
+    def _y_indexes(self, side: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        """The decoder's view of the y tables: recomputed from decoded side information, in the encoder's batches."""
+        out: list[np.ndarray] = []
+        for g in self._groups(list(shapes)):
+            z = torch.from_numpy(np.stack([side[i] for i in g]).astype(np.float32))
+            idx = self.model.y_index(z, self._latent_shape(shapes[g[0]]))  # type: ignore[attr-defined]
+            out.extend(idx.numpy())
+        return out
+
     def reconstruct(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The model's quantised reconstruction, without a bitstream (what decompress must return)."""
         return self.synthesize(self.latents(images), [im.shape[1:] for im in images])
 
     # -- the bitstream ---------------------------------------------------------------------
     def compress(self, images: Sequence[np.ndarray]) -> bytes:
-        """One ``.aeg`` file's bytes holding every image of `images`, in order."""
-        lat = self.latents(images)
+        """One ``.aeg`` file's bytes holding every image of `images`, in order: side information first, then y."""
+        parts = self.analyse(images)
         enc = constriction.stream.queue.RangeEncoder()
-        for ch, coder in enumerate(self._coders):
-            symbols = np.concatenate([y[ch].reshape(-1) for y in lat]) - self.tables.lo[ch]
-            enc.encode(symbols.astype(np.int32), coder)
+        if self.side_tables is not None:
+            encode_indexed(enc, [p["z"] for p in parts], [p["z_index"] for p in parts], self.side_tables, self._side_coders)
+        encode_indexed(enc, [p["y"] for p in parts], [p["y_index"] for p in parts], self.tables, self._coders)
         shapes = [(int(im.shape[1]), int(im.shape[2])) for im in images]
         return pack(Header(self.hash, shapes), enc.get_compressed())
 
@@ -133,15 +160,47 @@ class ImageCodec:
         """The uint8 images (C, H, W) of a file written by ``compress`` with this model."""
         header, words = unpack(data, self.hash, where)
         lat_shapes = [self._prior_shape(s) for s in header.shapes]
-        sizes = [h * w for h, w in lat_shapes]
         dec = constriction.stream.queue.RangeDecoder(words)
-        per_channel = []
         try:
-            for ch, coder in enumerate(self._coders):
-                per_channel.append(np.asarray(dec.decode(coder, sum(sizes)), dtype=np.int64) + self.tables.lo[ch])
+            if self.side_tables is not None:
+                z_shapes = [self.model.hyper_side(s) for s in lat_shapes]  # type: ignore[attr-defined]
+                z_idx = [Codec.channel_index(torch.empty(1, len(self.side_tables.counts), *s))[0].numpy() for s in z_shapes]
+                side = decode_indexed(dec, z_idx, self.side_tables, self._side_coders)
+                y_idx = self._y_indexes(side, header.shapes)
+            else:
+                y_idx = [Codec.channel_index(torch.empty(1, len(self.tables.counts), *s))[0].numpy() for s in lat_shapes]
+            latents = decode_indexed(dec, y_idx, self.tables, self._coders)
         except (ValueError, RuntimeError, AssertionError, OverflowError) as err:  # a stream CRC32 did not catch
             raise UserError(f"{where}: the coded stream does not decode ({err})") from None
-        bounds = np.cumsum([0, *sizes])
-        latents = [np.stack([pc[bounds[i] : bounds[i + 1]].reshape(lat_shapes[i]) for pc in per_channel])
-                   for i in range(len(sizes))]
         return self.synthesize(latents, header.shapes)
+
+
+def encode_indexed(enc: constriction.stream.queue.RangeEncoder, symbols: Sequence[np.ndarray],
+                   indexes: Sequence[np.ndarray], tables: Tables, coders: Sequence[Any]) -> None:
+    """Range-code every image's `symbols` with table `indexes` (same shapes), grouped by table.
+
+    Order in the stream: table 0's symbols (image by image, raster order within), then table 1's, ...
+    the decoder, knowing the indexes, reads the same groups back (``decode_indexed``).
+    """
+    s = np.concatenate([a.reshape(-1) for a in symbols])
+    i = np.concatenate([a.reshape(-1) for a in indexes])
+    order = np.argsort(i, kind="stable")
+    s, i = s[order], i[order]
+    starts = np.flatnonzero(np.diff(i)) + 1
+    for part, k in zip(np.split(s, starts), i[np.concatenate([[0], starts])]):
+        enc.encode((part - tables.lo[k]).astype(np.int32), coders[k])
+
+
+def decode_indexed(dec: constriction.stream.queue.RangeDecoder, indexes: Sequence[np.ndarray], tables: Tables,
+                   coders: Sequence[Any]) -> list[np.ndarray]:
+    """The symbols ``encode_indexed`` wrote for these `indexes`, as int64 arrays shaped like them."""
+    i = np.concatenate([a.reshape(-1) for a in indexes])
+    order = np.argsort(i, kind="stable")
+    out = np.empty(len(i), dtype=np.int64)
+    ks, counts = np.unique(i[order], return_counts=True)
+    pos = 0
+    for k, n in zip(ks, counts):
+        out[order[pos : pos + n]] = np.asarray(dec.decode(coders[k], int(n)), dtype=np.int64) + tables.lo[k]
+        pos += n
+    bounds = np.cumsum([0, *[a.size for a in indexes]])
+    return [out[bounds[j] : bounds[j + 1]].reshape(a.shape) for j, a in enumerate(indexes)]

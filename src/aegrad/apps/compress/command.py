@@ -145,13 +145,17 @@ def _run_dirs(paths: list[str]) -> list[Path]:
 
 
 def split_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
-    """The run's test split as uint8 images (C, H, W), pixels as the data source read them."""
+    """The run's test split as uint8 images (C, H, W), pixels as the data source read them (skimage: whole photographs)."""
     import torch
 
     from aegrad.data import load_dataset
     from aegrad.run import load_run
 
     run = load_run(run_dir)
+    if run.config.data.source == "skimage":  # the held-out photographs, whole: a convolutional codec codes any size
+        from aegrad.apps.compress.source import test_photos
+
+        return test_photos(run.config.data.grayscale)[:limit]
     data = load_dataset(run.config.data, run.config.seed)
     x = data.test_x if limit is None else data.test_x[:limit]
     return list(data.normalizer.inverse(x).round().clamp(0, 255).to(torch.uint8).numpy())

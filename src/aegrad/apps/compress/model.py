@@ -16,6 +16,7 @@ exactly what ``decode(encode(x))`` of the bitstream gives (see codec.py).
 ``model.codec.prior: position`` gives every (channel, latent position) its own density:
 images of a fixed size and layout (centred Fashion-MNIST garments, whose borders are
 always background) then pay almost nothing where nothing ever happens.
+``model.codec.prior: hyper`` is the scale hyperprior of Ballé et al. 2018 (``HyperCodec``, hyper.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aegrad.apps.compress.entropy import FactorizedPrior, Tables, build_tables
+from aegrad.apps.compress.hyper import ScaleHyperprior, gaussian_likelihood, gaussian_tables, scale_indexes
 from aegrad.config import Config, ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder, register_model
@@ -131,6 +133,65 @@ class Codec(Autoencoder):
         y_hat = self.quantize(y)
         return {"x_hat": self.decode(y_hat, x.shape[-2:]), "z": y, "y_hat": y_hat, "likelihoods": self.prior(self.to_prior(y_hat))}
 
+    # -- what the coder needs (eval mode): symbols and the table each is coded with ----------
+    @staticmethod
+    def channel_index(v: Tensor) -> Tensor:
+        """Per element of v (N, K, h, w), its channel: the table it is coded with under a per-channel prior."""
+        return torch.arange(v.shape[1], device=v.device).view(1, -1, 1, 1).expand(v.shape)
+
+    def analyse(self, x: Tensor) -> dict[str, Tensor]:
+        """Eval: ``y`` the integer latent as the prior sees it, ``y_index`` each element's table."""
+        y = self.to_prior(self.quantize(self.encode(x)))
+        return {"y": y, "y_index": self.channel_index(y)}
+
+    def side_tables(self) -> Tables | None:
+        """Tables of the side information (None: no side information)."""
+        return None
+
+
+class HyperCodec(Codec):
+    """The codec with a scale hyperprior (hyper.py): ``prior`` models z, a Gaussian per element models y."""
+
+    def __init__(self, encoder: list[nn.Module], decoder: list[nn.Module], prior: FactorizedPrior,
+                 hyper: ScaleHyperprior, sample_shape: tuple[int, ...], stages: int) -> None:
+        super().__init__(encoder, decoder, prior, sample_shape, stages)
+        self.hyper = hyper
+
+    def quantize_y(self, y: Tensor, scales: Tensor) -> Tensor:
+        """Training: y + U(-1/2, 1/2). Eval: round, clamped into the table of each element's coded scale."""
+        if self.training:
+            return y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        half = torch.as_tensor(-gaussian_tables().lo, dtype=y.dtype, device=y.device)[scale_indexes(scales)]
+        return torch.maximum(torch.minimum(torch.round(y), half), -half)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        y = self.encode(x)
+        z_hat = self.quantize(self.hyper.analyse(y))
+        scales = self.hyper.scales(z_hat, y.shape[-2:])
+        y_hat = self.quantize_y(y, scales)
+        lik = torch.cat([gaussian_likelihood(y_hat, scales).flatten(1), self.prior(z_hat).flatten(1)], dim=1)
+        return {"x_hat": self.decode(y_hat, x.shape[-2:]), "z": y, "y_hat": y_hat, "z_hat": z_hat,
+                "scales": scales, "likelihoods": lik}
+
+    def analyse(self, x: Tensor) -> dict[str, Tensor]:
+        """Eval: integer ``y`` with its scale-table ``y_index``, integer side information ``z`` with ``z_index``."""
+        y = self.encode(x)
+        z = self.quantize(self.hyper.analyse(y))
+        return {"y": self.quantize_y(y, self.hyper.scales(z, y.shape[-2:])), "y_index": self.y_index(z, y.shape[-2:]),
+                "z": z, "z_index": self.channel_index(z)}
+
+    def y_index(self, z_hat: Tensor, size: tuple[int, int]) -> Tensor:
+        """The scale table of every element of y, from the decoded side information alone."""
+        return scale_indexes(self.hyper.scales(z_hat, size))
+
+    def hyper_side(self, size: tuple[int, int]) -> tuple[int, int]:
+        """z's (h, w) for a latent y of (h, w)."""
+        f = self.hyper.factor
+        return -(-size[0] // f), -(-size[1] // f)
+
+    def side_tables(self) -> Tables | None:
+        return self.tables()
+
 
 @register_model("codec")
 def codec(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> Codec:
@@ -156,6 +217,9 @@ def codec(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> Codec:
         if i < cc.stages - 1:
             layers["act"] = _act(b, cc.gdn, inverse=True)
         dec.append(nn.Sequential(layers))
+    if cc.prior == "hyper":
+        hyper = ScaleHyperprior(m, cc.hyper_channels, cc.hyper_stages, k)
+        return HyperCodec(enc, dec, FactorizedPrior(cc.hyper_channels, list(cc.prior_filters)), hyper, sample_shape, cc.stages)
     per_position = cc.prior == "position"
     side = [-(-s // 2**cc.stages) for s in sample_shape[1:]]
     densities = m * side[0] * side[1] if per_position else m

@@ -4,7 +4,8 @@ Two regimes:
 
 * ``per-image``: every image its own file (headers count, as users store images);
 * ``one-file``: the whole set in one file — one ``.aeg`` stream for aegrad, one mosaic
-  (images tiled on a near-square grid, unused cells black) for the Pillow codecs.
+  (images tiled on a near-square grid, or whole photographs stacked; unused area black)
+  for the Pillow codecs.
 
 Rate is always the bytes actually produced x 8 / the images' pixels (mosaic padding
 not counted as pixels). Quality: PSNR of the set's mean squared error
@@ -69,20 +70,31 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=255, channel_axis=0, win_size=win))
 
 
-def mosaic(images: Sequence[np.ndarray]) -> tuple[np.ndarray, int]:
-    """Images of one shape (C, H, W) tiled row by row on ceil(sqrt(n)) columns; (mosaic, columns)."""
-    c, h, w = images[0].shape
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    out = np.zeros((c, rows * h, cols * w), dtype=np.uint8)
-    for i, im in enumerate(images):
-        r, k = divmod(i, cols)
-        out[:, r * h : (r + 1) * h, k * w : (k + 1) * w] = im
-    return out, cols
+Box = tuple[int, int, int, int]  # (top, left, height, width) of an image in a mosaic
 
 
-def unmosaic(m: np.ndarray, n: int, cols: int, h: int, w: int) -> list[np.ndarray]:
-    return [m[:, (i // cols) * h : (i // cols + 1) * h, (i % cols) * w : (i % cols + 1) * w] for i in range(n)]
+def mosaic(images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Box]]:
+    """One uint8 image holding all `images` (C, H, W), unused area black; (mosaic, each image's box).
+
+    Images of one shape are tiled row by row on ceil(sqrt(n)) columns; images of different
+    shapes (whole photographs) are stacked top to bottom, left-aligned.
+    """
+    c = images[0].shape[0]
+    if len({im.shape for im in images}) == 1:
+        _, h, w = images[0].shape
+        cols = math.ceil(math.sqrt(len(images)))
+        boxes = [((i // cols) * h, (i % cols) * w, h, w) for i in range(len(images))]
+    else:
+        tops = np.cumsum([0, *[im.shape[1] for im in images]])
+        boxes = [(int(tops[i]), 0, im.shape[1], im.shape[2]) for i, im in enumerate(images)]
+    out = np.zeros((c, max(t + h for t, _, h, _ in boxes), max(x + w for _, x, _, w in boxes)), dtype=np.uint8)
+    for (t, x, h, w), im in zip(boxes, images):
+        out[:, t : t + h, x : x + w] = im
+    return out, boxes
+
+
+def unmosaic(m: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+    return [m[:, t : t + h, x : x + w] for t, x, h, w in boxes]
 
 
 def _point(codec: str, setting: str, regime: str, images: Sequence[np.ndarray], nbytes: int,
@@ -119,7 +131,6 @@ def peer_points(peer: Peer, images: Sequence[np.ndarray], regimes: Sequence[str]
                 qualities: Sequence[int | None] | None = None) -> list[Point]:
     """A Pillow codec at each quality in both regimes."""
     ch = images[0].shape[0]
-    _, h, w = images[0].shape
     out = []
     for q in qualities if qualities is not None else peer.qualities:
         setting = "lossless" if q is None else f"q={q}"
@@ -128,9 +139,9 @@ def peer_points(peer: Peer, images: Sequence[np.ndarray], regimes: Sequence[str]
             rec, dec_s = _timed(lambda: [decode(f, ch) for f in files])
             out.append(_point(peer.name, setting, "per-image", images, sum(len(f) for f in files), rec, enc_s, dec_s))
         if "one-file" in regimes:
-            m, cols = mosaic(images)
+            m, boxes = mosaic(images)
             data, enc_s = _timed(lambda: peer.encode(m, q))
-            rec, dec_s = _timed(lambda: unmosaic(decode(data, ch), len(images), cols, h, w))
+            rec, dec_s = _timed(lambda: unmosaic(decode(data, ch), boxes))
             out.append(_point(peer.name, setting, "one-file", images, len(data), rec, enc_s, dec_s))
     return out
 
