@@ -262,7 +262,6 @@ def run_study(
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     study_dir = Path(out) if out is not None else default_out(spec)
     base = base_dict(spec)  # a bad base (unknown preset, missing config) is refused before the folder exists
-    tunes = spec.tunes()
     tune_trials = expand_tune_trials(spec)
     n_main = len(expand_trials(spec))
     if study_dir.exists() and not study_dir.is_dir():
@@ -275,43 +274,17 @@ def run_study(
     progress(f"study {spec.name}: {total} trials ({n_main} + {total - n_main} sweep), {jobs} jobs x {threads} threads")
 
     runner = _Runner(study_dir, base, jobs, threads, total, progress)
-    chosen: dict[str, dict[str, Any]] = {}
-    sweep_rows: list[dict[str, Any]] = []
-    waiting: dict[str, set[str]] = {}
+    sweeps = _Sweeps(spec, study_dir, runner, tune_trials, progress)
+    sweeps.start()
+    runner.add([t for t in expand_trials(spec) if t.bundle not in sweeps.tunes], TRIALS)
+    runner.run(sweeps.on_done)
 
-    def close_sweep(bundle: str) -> None:
-        tune = tunes[bundle]
-        rows = [trial_result(t, study_dir / TUNE / t.id, study_dir, spec.metrics) for t in tune_trials[bundle]]
-        scored = [(s, r) for r in rows if (s := _score(r, tune.metric)) is not None]
-        best = min(scored, key=lambda sr: sr[0])[1] if scored else None
-        for r in rows:
-            r.update(tune_key=tune.key, score=_score(r, tune.metric), chosen=r is best)
-        sweep_rows.extend(rows)
-        if best is not None:
-            chosen[bundle] = {tune.key: best["tune_value"]}
-            progress(f"sweep {bundle}: {tune.key}={best['tune_value']!r} ({tune.metric} {best['score']:.4g})")
-        else:
-            progress(f"sweep {bundle}: no value trained; keeping the bundle's own {tune.key}")
-        runner.add([t for t in expand_trials(spec, chosen) if t.bundle == bundle], TRIALS)
-
-    def on_done(trial: Trial) -> None:
-        if trial.kind == "tune":
-            waiting[trial.bundle].discard(trial.id)
-            if not waiting[trial.bundle]:
-                close_sweep(trial.bundle)
-
-    for bundle, trials in tune_trials.items():
-        waiting[bundle] = {t.id for t in runner.add(trials, TUNE)}
-        if not waiting[bundle]:  # every value finished earlier (or failed at once)
-            close_sweep(bundle)
-    runner.add([t for t in expand_trials(spec) if t.bundle not in tunes], TRIALS)
-    runner.run(on_done)
-
-    trials = expand_trials(spec, chosen)
+    trials = expand_trials(spec, sweeps.chosen)
     rows = [trial_result(t, study_dir / TRIALS / t.id, study_dir, spec.metrics) for t in trials]
     order = list(spec.bundles)
-    sweep_rows.sort(key=lambda r: order.index(r["bundle"]))
-    sweep = {"chosen": chosen, "tunes": {b: t.model_dump(mode="json") for b, t in tunes.items()}, "trials": sweep_rows}
+    sweeps.rows.sort(key=lambda r: order.index(r["bundle"]))
+    tunes = {b: t.model_dump(mode="json") for b, t in sweeps.tunes.items()}
+    sweep = {"chosen": sweeps.chosen, "tunes": tunes, "trials": sweeps.rows}
     write_results(study_dir, spec, rows, sweep, run_s=time.perf_counter() - t0)
     result = StudyResult(path=study_dir, spec=spec, trials=rows, sweep=sweep)
     if report:
@@ -321,3 +294,43 @@ def run_study(
     n_failed = len(result.failed)
     progress(f"study {spec.name}: {len(rows) - n_failed} ok, {n_failed} failed -> {study_dir}")
     return result
+
+
+class _Sweeps:
+    """The tune sweeps of a study: when a bundle's sweep trials are all done, pick the best value and queue its trials."""
+
+    def __init__(self, spec: Spec, study_dir: Path, runner: "_Runner", tune_trials: dict, progress: Progress) -> None:
+        self.spec, self.study_dir, self.runner, self.progress = spec, study_dir, runner, progress
+        self.tunes = spec.tunes()
+        self.tune_trials = tune_trials
+        self.chosen: dict[str, dict[str, Any]] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.waiting: dict[str, set[str]] = {}
+
+    def start(self) -> None:
+        """Queue every sweep trial; close at once any sweep whose values all finished earlier (or failed at once)."""
+        for bundle, trials in self.tune_trials.items():
+            self.waiting[bundle] = {t.id for t in self.runner.add(trials, TUNE)}
+            if not self.waiting[bundle]:
+                self.close(bundle)
+
+    def on_done(self, trial: Trial) -> None:
+        if trial.kind == "tune":
+            self.waiting[trial.bundle].discard(trial.id)
+            if not self.waiting[trial.bundle]:
+                self.close(trial.bundle)
+
+    def close(self, bundle: str) -> None:
+        tune, spec = self.tunes[bundle], self.spec
+        rows = [trial_result(t, self.study_dir / TUNE / t.id, self.study_dir, spec.metrics) for t in self.tune_trials[bundle]]
+        scored = [(s, r) for r in rows if (s := _score(r, tune.metric)) is not None]
+        best = min(scored, key=lambda sr: sr[0])[1] if scored else None
+        for r in rows:
+            r.update(tune_key=tune.key, score=_score(r, tune.metric), chosen=r is best)
+        self.rows.extend(rows)
+        if best is not None:
+            self.chosen[bundle] = {tune.key: best["tune_value"]}
+            self.progress(f"sweep {bundle}: {tune.key}={best['tune_value']!r} ({tune.metric} {best['score']:.4g})")
+        else:
+            self.progress(f"sweep {bundle}: no value trained; keeping the bundle's own {tune.key}")
+        self.runner.add([t for t in expand_trials(spec, self.chosen) if t.bundle == bundle], TRIALS)
