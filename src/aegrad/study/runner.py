@@ -299,7 +299,7 @@ def run_study(
 class _Sweeps:
     """The tune sweeps of a study: when a bundle's sweep trials are all done, pick the best value and queue its trials."""
 
-    def __init__(self, spec: Spec, study_dir: Path, runner: "_Runner", tune_trials: dict, progress: Progress) -> None:
+    def __init__(self, spec: Spec, study_dir: Path, runner: _Runner, tune_trials: dict, progress: Progress) -> None:
         self.spec, self.study_dir, self.runner, self.progress = spec, study_dir, runner, progress
         self.tunes = spec.tunes()
         self.tune_trials = tune_trials
