@@ -208,7 +208,7 @@ def _pct(v: float | None) -> str:
 
 def format_rd(result: dict[str, Any]) -> str:
     """The points and the BD-rate table as plain text."""
-    lines = [f"{result['images']} test images of shape {tuple(result['shape'])}", "",
+    lines = [f"{result['images']} test images of shape {result['shape']}", "",
              f"{'codec':<7} {'setting':<14} {'regime':<10} {'bpp':>7} {'PSNR':>7} {'SSIM':>6} {'enc img/s':>10} {'dec img/s':>10} {'enc MB/s':>9} {'dec MB/s':>9}"]
     for p in result["points"]:
         lines.append(f"{p['codec']:<7} {p['setting']:<14} {p['regime']:<10} {p['bpp']:>7.3f} {p['psnr']:>7.2f} {p['ssim']:>6.3f} "

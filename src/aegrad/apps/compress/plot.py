@@ -31,7 +31,7 @@ def plot_rd(result: dict[str, Any], out: Path) -> list[Path]:
                         ax.axvline(p["bpp"], color=color, ls=":", label=f"{codec} (lossless)")
                     continue
                 ax.plot([p["bpp"] for p in mine], [p[metric] for p in mine], style, color=color, label=codec, ms=4)
-            ax.set_title(f"{regime} ({result['images']} images {'x'.join(map(str, result['shape']))})")
+            ax.set_title(f"{regime} ({result['images']} images {result['shape']})", fontsize=10)
             ax.set_xlabel("bits per pixel (file bytes x 8 / pixels)")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)

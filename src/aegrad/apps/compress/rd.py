@@ -175,5 +175,11 @@ def evaluate(codecs: Sequence[tuple[str, ImageCodec]], images: Sequence[np.ndarr
     for peer in peers():
         qs = peer.qualities[::2] if quick and peer.qualities[0] is not None else None
         points += peer_points(peer, images, qualities=qs)
-    return {"images": len(images), "shape": list(images[0].shape), "points": [asdict(p) for p in points],
+    return {"images": len(images), "shape": describe(images), "points": [asdict(p) for p in points],
             "bd_rate": bd_table(points)}
+
+
+def describe(images: Sequence[np.ndarray]) -> str:
+    """'1x28x28' for images of one shape, else each shape: '3x300x451, 3x427x640'."""
+    shapes = list(dict.fromkeys("x".join(map(str, im.shape)) for im in images))
+    return shapes[0] if len(shapes) == 1 else ", ".join(shapes)
