@@ -115,6 +115,19 @@ def test_lr_refinements_multiply_the_best_patchs_rate_and_skip_seen_configs():
     assert [n for n, _, _ in again] == ["lr/3 +lr/3"]
 
 
+def test_probes_use_no_more_threads_than_the_caller(tmp_path, monkeypatch):
+    import importlib
+
+    import torch
+
+    seen = []
+    module = importlib.import_module("aegrad.doctor.doctor")  # `aegrad.doctor.doctor` the name is the function
+    monkeypatch.setattr(module, "run_probe", lambda cfg, d, t: seen.append(t) or {"status": "failed", "error": "x"})
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    aegrad.doctor(_digits(), budget=1, jobs=1, probe_epochs=1)
+    assert seen and set(seen) == {1}
+
+
 def test_probe_length_is_the_runs_in_batches_capped():
     cfg = aegrad.load_config(overrides={"train.epochs": 8, "train.batch_size": 64})
     assert default_probe_epochs(cfg, 1437) == 8  # 23 batches x 8 epochs: the whole run
@@ -201,8 +214,8 @@ def test_cli_refuses_a_bad_budget_in_one_line():
 
 @pytest.mark.slow
 def test_healthy_preset_gets_no_change(tmp_path):
-    # the preset as shipped (40 epochs; probes of a quarter of that): probes of 2 epochs would favour a higher
-    # rate that only helps short runs
+    # the preset as shipped (40 epochs, 920 batches: probes as long as the run); probes of 2 epochs would
+    # favour a higher rate that only helps short runs
     res = aegrad.doctor(aegrad.load_config(), budget=60, jobs=1)
     assert res.winner is None and res.patch == {}, [p.to_dict() for p in res.probes]
     assert "no change" in res.verdict
