@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,17 @@ def measure(cfg: Config) -> dict[str, Any]:
                     lo, hi = (0.0, 1.0) if isinstance(mod, nn.Sigmoid) else (-1.0, 1.0)
                     sat.append(float(((h < lo + 0.01 * (hi - lo)) | (h > hi - 0.01 * (hi - lo))).float().mean()))
         out = h
+        # per ReLU layer, the share of units silent on a whole training batch of the case's size (the monitor's
+        # definition, read by aegrad's dead_units detector) — beside the rules' whole-test-split share; not a rule
+        per_batch = [0.0] * len(dead)
+        batches = xtr.split(cfg.train.batch_size)
+        for xb in batches:
+            h, j = xb, 0
+            for i, mod in enumerate(net):
+                h = mod(h)
+                if i in acts and isinstance(mod, (nn.ReLU, nn.LeakyReLU)):
+                    per_batch[j] += float(((h <= 0).all(dim=0)).float().mean()) / len(batches)
+                    j += 1
     test = float(((out - xte) ** 2).mean())
     r = test / trivial if math.isfinite(test) else math.inf
     tail = [x for x in first_last[len(first_last) // 2 :] if math.isfinite(x)]
@@ -219,6 +232,7 @@ def measure(cfg: Config) -> dict[str, Any]:
         "grad_growth_first": (max(norms) / norms[0]) if norms and norms[0] > 0 else None,
         "grad_growth_tail": tail_norm / head_norm if norms and head_norm > 0 else None,
         "max_update_ratio": max_update, "max_dead": max(dead, default=0.0), "max_saturated": max(sat, default=0.0),
+        "dead_per_layer": dead, "dead_per_batch": per_batch,
         "first_last_rms": sorted(tail)[len(tail) // 2] if tail else None,
     }
 
@@ -327,6 +341,158 @@ def summarise(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+# -- label noise across seeds (a post-hoc measurement: rules section of 2026-12-02; labels unchanged) --------
+
+def label_class(lab: str) -> str:
+    """What recall and false alarms read of a label: 'healthy', 'ambiguous' or 'failing'."""
+    return lab if lab in ("healthy", "ambiguous") else "failing"
+
+
+def majority_label(labels: list[str], official: str) -> str:
+    """The label of the class most seeds give (a tie goes to the official label's class), as the most common
+    label within it (a tie goes to the official label, then to the earliest seed)."""
+    votes = Counter(label_class(lab) for lab in labels)
+    top = max(votes.values())
+    cls = label_class(official) if votes[label_class(official)] == top else next(
+        label_class(lab) for lab in labels if votes[label_class(lab)] == top)
+    within = Counter(lab for lab in labels if label_class(lab) == cls)
+    best = max(within.values())
+    return official if within[official] == best else next(lab for lab in labels if within[lab] == best)
+
+
+def _scores(cases: list[tuple[str, list[str]]]) -> dict[str, list[int]]:
+    """recall and false alarms as [hits, n] from (label, aegrad's kinds) pairs."""
+    failing = [bool(k) for lab, k in cases if label_class(lab) == "failing"]
+    healthy = [bool(k) for lab, k in cases if lab == "healthy"]
+    return {"recall": [sum(failing), len(failing)], "false_alarms": [sum(healthy), len(healthy)]}
+
+
+def label_noise(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per case and per split, how much a single-seed label depends on the seed.
+
+    `cases`: name -> {"split", "official" (the corpus label), "kinds" (aegrad's official findings),
+    "labels" and "r" (one per seed)}. Per case: stable (the same label at every seed), stable_class (the same
+    failing / healthy / ambiguous class at every seed: what recall and false alarms read), the majority label
+    and r's range. Per split (and "all"): recall and false alarms as [hits, n] for aegrad's official findings
+    against (official) the official labels, (stable) the class-stable cases only, (majority) the majority labels.
+    """
+    per_case: dict[str, Any] = {}
+    for name, c in cases.items():
+        rs = [x for x in c["r"] if x is not None]
+        per_case[name] = {"stable": len(set(c["labels"])) == 1,
+                          "stable_class": len({label_class(lab) for lab in c["labels"]}) == 1,
+                          "majority": majority_label(c["labels"], c["official"]),
+                          "r_min": min(rs, default=None), "r_max": max(rs, default=None),
+                          "r_spread": max(rs) - min(rs) if len(rs) == len(c["r"]) and rs else None}
+    splits: dict[str, Any] = {}
+    for part in [*dict.fromkeys(c["split"] for c in cases.values()), "all"]:
+        names = [n for n, c in cases.items() if part in ("all", c["split"])]
+        splits[part] = {
+            "cases": len(names),
+            "label_flips": sum(not per_case[n]["stable"] for n in names),
+            "class_flips": sum(not per_case[n]["stable_class"] for n in names),
+            "official": _scores([(cases[n]["official"], cases[n]["kinds"]) for n in names]),
+            "stable": _scores([(cases[n]["official"], cases[n]["kinds"]) for n in names if per_case[n]["stable_class"]]),
+            "majority": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names]),
+        }
+    return {"cases": per_case, "splits": splits}
+
+
+def _misses(c: dict[str, Any]) -> bool:
+    """A case aegrad's official result gets wrong: a failing case without a finding or without a winner that trains,
+    or a healthy case with a finding."""
+    if c["label"] == "healthy":
+        return bool(c["kinds"])
+    return c["label"] != "ambiguous" and (not c["kinds"] or not (c.get("winner_r") is not None and c["winner_r"] < 0.5))
+
+
+def silent_units(run: aegrad.Run, test_x: torch.Tensor) -> dict[str, list[float]]:
+    """aegrad's side of the dead-unit check, per ReLU-family hidden layer of a finished run: "monitor" — the median
+    of the monitor's per-batch silent share over the second half of the windows (what dead_units reads) — and
+    "test" — the share of units of the trained model silent on the whole test split (the rules' measurement)."""
+    windows = [w["activations"] for w in run.gradients if w.get("activations")]
+    names = [n for n, a in windows[-1].items() if a["family"] in ("relu", "leaky") and not a["output"]] if windows else []
+    monitor = [statistics.median(v for w in windows[len(windows) // 2:] if (v := w.get(n, {}).get("dead")) is not None)
+               for n in names]
+    model, test = run.model, []
+    mods = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
+    hooks = [m.register_forward_hook(lambda _m, _i, y: test.append(float((y <= 0).all(dim=0).float().mean())))
+             for m in mods]
+    with torch.no_grad():
+        model(test_x)
+    for h in hooks:
+        h.remove()
+    return {"monitor": monitor, "test": test}
+
+
+def label_seeds(seeds: list[int], official: dict[str, Any], only: set[str] | None, root: Path,
+                results: dict[str, Any], save) -> None:
+    """Rerun `measure` for every case at each seed, and aegrad's own run at each seed for the official misses
+    (with the dead-unit check where aegrad's dead_units fired on a case the rules call healthy)."""
+    for i, (name, base, over) in enumerate(ALL_CASES):
+        if (only and name not in only) or name in results:
+            continue
+        cfg, off = case_config(base, over), official[name]
+        c: dict[str, Any] = {"split": split(i), "official": off["label"], "kinds": off["kinds"], "seeds": seeds,
+                             "labels": [], "r": [], "measure": []}
+        for s in seeds:
+            m = measure(with_overrides(cfg, {"seed": s}))
+            c["labels"].append(label(m))
+            c["r"].append(m["r"])
+            c["measure"].append(m)
+        if _misses(off):
+            c["aegrad_r"], c["aegrad_kinds"], c["silent"] = [], [], []
+            for s, m in zip(seeds, c["measure"]):
+                run = aegrad.train(with_overrides(cfg, {"seed": s}), out=root / name / f"seed{s}", report=False)
+                c["aegrad_r"].append(run.summary.get("test_over_trivial"))
+                c["aegrad_kinds"].append([str(f["kind"]) for f in run.findings["findings"]])
+                if "dead_units" in off["kinds"] and off["label"] == "healthy":  # does PyTorch see what aegrad saw?
+                    aeg = silent_units(run, load_dataset(run.config.data, s).test_x)
+                    c["silent"].append({"torch_test": m["dead_per_layer"], "torch_batch": m["dead_per_batch"],
+                                        "aegrad_monitor": aeg["monitor"], "aegrad_test": aeg["test"]})
+        results[name] = c
+        print(f"{name:<28} {c['official']:<19} {' '.join(c['labels'])} r={[round(x, 3) if x else x for x in c['r']]}"
+              + (f" aegrad r={[round(x, 3) if x else x for x in c['aegrad_r']]}" if "aegrad_r" in c else ""), flush=True)
+        save(results)
+
+
+def _r3(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def _row(shares: list[float]) -> str:
+    return " ".join(f"{x:.2f}" for x in shares)
+
+
+def _frac(hits_n: list[int]) -> str:
+    return f"{hits_n[0]}/{hits_n[1]}"
+
+
+def summarise_noise(results: dict[str, Any], noise: dict[str, Any]) -> list[str]:
+    """The per-case table and per-split lines of `label_seeds`' results and their `label_noise`."""
+    lines = [f"{'case':<28} {'split':<12} {'official':<19} {'majority':<19} stable  r range (torch) | aegrad r by seed (its run's findings)"]
+    for name, c in results.items():
+        if name == "_summary":
+            continue
+        p = noise["cases"][name]
+        lines.append(f"{name:<28} {c['split']:<12} {c['official']:<19} {p['majority']:<19} "
+                     f"{'yes' if p['stable'] else 'class' if p['stable_class'] else 'NO':<7} {_r3(p['r_min'])}-{_r3(p['r_max'])}"
+                     + (" | " + " ".join(f"{_r3(x)} ({','.join(k) or '—'})" for x, k in zip(c["aegrad_r"], c["aegrad_kinds"]))
+                        if "aegrad_r" in c else ""))
+        if any(lab != c["labels"][0] for lab in c["labels"]):
+            lines.append(f"{'':<28} labels by seed: {', '.join(c['labels'])}")
+        for s, sil in zip(c["seeds"], c.get("silent") or []):
+            lines.append(f"{'':<28} seed {s} silent share per ReLU layer: torch test split {_row(sil['torch_test'])} | "
+                         f"torch per batch {_row(sil['torch_batch'])} | aegrad monitor {_row(sil['aegrad_monitor'])} | "
+                         f"aegrad test split {_row(sil['aegrad_test'])}")
+    for part, sp in noise["splits"].items():
+        lines.append(f"{part}: {sp['cases']} cases, {sp['label_flips']} labels flip ({sp['class_flips']} change class) | "
+                     "recall " + ", ".join(f"{k} {_frac(sp[k]['recall'])}" for k in ("official", "stable", "majority"))
+                     + " | false alarms " + ", ".join(f"{k} {_frac(sp[k]['false_alarms'])}"
+                                                    for k in ("official", "stable", "majority")))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.doctor_corpus", description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated case names")
@@ -338,11 +504,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--labels", action="store_true", help="only the plain-PyTorch labels of the cases (no aegrad)")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge shards' results into --out and print the summary")
     p.add_argument("--part", default="0/1", help="I/N: run every N-th case from the I-th (parallel shards)")
+    p.add_argument("--label-seeds", help="comma-separated seeds: rerun the plain-PyTorch measurement of every case "
+                   "with each (and aegrad's run for the official misses, read from --out); a post-hoc label-noise "
+                   "measurement, the official labels and --out untouched")
+    p.add_argument("--seeds-out", default="benchmarks/results/doctor_corpus_label_seeds.json",
+                   help="where --label-seeds writes its results (rerunning resumes; --fresh starts over)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     results: dict[str, Any] = {} if args.fresh or not out.exists() else json.loads(out.read_text())
     only = set(args.only.split(",")) if args.only else None
+    if args.label_seeds:
+        seeds_out = Path(args.seeds_out)
+        noise = {} if args.fresh or not seeds_out.exists() else json.loads(seeds_out.read_text())
+        noise.pop("_summary", None)
+        if not out.exists():
+            raise SystemExit(f"--label-seeds reads the official results from {out}; run the corpus first")
+        official = json.loads(out.read_text())
+
+        def save(res: dict[str, Any]) -> None:
+            seeds_out.parent.mkdir(parents=True, exist_ok=True)
+            seeds_out.write_text(json.dumps(res, indent=1, default=str))
+
+        label_seeds([int(x) for x in args.label_seeds.split(",")], official, only, Path(args.work) / "seeds", noise, save)
+        summary = label_noise({n: c for n, c in noise.items() if n != "_summary"})
+        lines = summarise_noise(noise, summary)
+        save({**noise, "_summary": summary})
+        print("\n".join(lines))
+        return 0
     if args.merge:
         for f in args.merge:
             results.update(json.loads(Path(f).read_text()))
