@@ -124,8 +124,12 @@ _ACTS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid, "ta
 _GAIN = {"relu": "relu", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 
 
-def build_net(cfg: Config, dim: int) -> tuple[nn.Sequential, list[nn.Linear], list[int]]:
-    """The case's MLP in plain torch.nn: (net, its Linears, indices of its hidden activations)."""
+def build_net(cfg: Config, dim: int, head_gain: bool = False) -> tuple[nn.Sequential, list[nn.Linear], list[int]]:
+    """The case's MLP in plain torch.nn: (net, its Linears, indices of its hidden activations).
+
+    The labels' measurement gives every Linear the hidden activation's gain. `head_gain` (a sensitivity check of
+    2026-12-01, never the labels) gives the latent and output Linears the gain of what follows them, as aegrad's
+    inits do: linear (1), or sigmoid for a sigmoid output — the same random draws, scaled differently."""
     m = cfg.model
     hidden = [m.width] * m.depth if m.depth else list(m.widths)
     dims = [dim, *hidden, m.latent, *reversed(hidden), dim]
@@ -135,13 +139,15 @@ def build_net(cfg: Config, dim: int) -> tuple[nn.Sequential, list[nn.Linear], li
     for i in range(len(dims) - 1):
         lin = nn.Linear(dims[i], dims[i + 1])
         is_latent, is_out = i == len(hidden), i == len(dims) - 2
+        head = head_gain and (is_latent or is_out)
+        follows = "sigmoid" if is_out and m.output == "sigmoid" else "linear"
         if m.init.startswith("kaiming"):
             fn = nn.init.kaiming_normal_ if m.init.endswith("normal") else nn.init.kaiming_uniform_
-            fn(lin.weight, nonlinearity="leaky_relu" if m.activation == "leaky_relu" else "relu")
+            fn(lin.weight, nonlinearity=follows if head else "leaky_relu" if m.activation == "leaky_relu" else "relu")
             nn.init.zeros_(lin.bias)
         elif m.init.startswith("xavier"):
             fn = nn.init.xavier_normal_ if m.init.endswith("normal") else nn.init.xavier_uniform_
-            fn(lin.weight, gain=nn.init.calculate_gain(_GAIN[m.activation]))
+            fn(lin.weight, gain=nn.init.calculate_gain(follows if head else _GAIN[m.activation]))
             nn.init.zeros_(lin.bias)
         with torch.no_grad():
             lin.weight.mul_(m.init_gain)
@@ -168,12 +174,12 @@ def _optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=t.lr, momentum=momentum, nesterov=t.optimizer == "nesterov")
 
 
-def measure(cfg: Config) -> dict[str, Any]:
-    """Train the case in plain PyTorch and return what the labelling rules read."""
+def measure(cfg: Config, head_gain: bool = False) -> dict[str, Any]:
+    """Train the case in plain PyTorch and return what the labelling rules read (`head_gain`: see build_net)."""
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.data, cfg.seed)  # aegrad supplies only the arrays (split, subset, normalisation)
     xtr, xte = data.train_x.reshape(len(data.train_x), -1).float(), data.test_x.reshape(len(data.test_x), -1).float()
-    net, linears, acts = build_net(cfg, xtr.shape[1])
+    net, linears, acts = build_net(cfg, xtr.shape[1], head_gain)
     opt = _optimizer(cfg, net.parameters())
     gen = torch.Generator().manual_seed(cfg.seed)
     norms, first_last, max_update, nonfinite = [], [], 0.0, False
@@ -426,7 +432,7 @@ def silent_units(run: aegrad.Run, test_x: torch.Tensor) -> dict[str, list[float]
 
 
 def label_seeds(seeds: list[int], official: dict[str, Any], only: set[str] | None, root: Path,
-                results: dict[str, Any], save) -> None:
+                results: dict[str, Any], save, head_gain: bool = False) -> None:
     """Rerun `measure` for every case at each seed, and aegrad's own run at each seed for the official misses
     (with the dead-unit check where aegrad's dead_units fired on a case the rules call healthy)."""
     for i, (name, base, over) in enumerate(ALL_CASES):
@@ -436,7 +442,7 @@ def label_seeds(seeds: list[int], official: dict[str, Any], only: set[str] | Non
         c: dict[str, Any] = {"split": split(i), "official": off["label"], "kinds": off["kinds"], "seeds": seeds,
                              "labels": [], "r": [], "measure": []}
         for s in seeds:
-            m = measure(with_overrides(cfg, {"seed": s}))
+            m = measure(with_overrides(cfg, {"seed": s}), head_gain)
             c["labels"].append(label(m))
             c["r"].append(m["r"])
             c["measure"].append(m)
@@ -509,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                    "measurement, the official labels and --out untouched")
     p.add_argument("--seeds-out", default="benchmarks/results/doctor_corpus_label_seeds.json",
                    help="where --label-seeds writes its results (rerunning resumes; --fresh starts over)")
+    p.add_argument("--head-gain", action="store_true", help="with --label-seeds: a sensitivity check, the latent and "
+                   "output Linears initialised with the gain of what follows them, as aegrad does (see build_net)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -526,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
             seeds_out.parent.mkdir(parents=True, exist_ok=True)
             seeds_out.write_text(json.dumps(res, indent=1, default=str))
 
-        label_seeds([int(x) for x in args.label_seeds.split(",")], official, only, Path(args.work) / "seeds", noise, save)
+        label_seeds([int(x) for x in args.label_seeds.split(",")], official, only, Path(args.work) / "seeds", noise, save,
+                    args.head_gain)
         summary = label_noise({n: c for n, c in noise.items() if n != "_summary"})
         lines = summarise_noise(noise, summary)
         save({**noise, "_summary": summary})
