@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aegrad.apps.compress.bdrate import bd_rate, overlap
+from aegrad.apps.compress.bdrate import bd_quality, bd_rate, overlap
 
 
 def _anchor(psnr: np.ndarray) -> np.ndarray:
@@ -34,3 +34,13 @@ def test_fewer_points_lower_the_degree():
     p = np.array([25.0, 30.0, 35.0])
     r = np.exp(0.1 * p)  # log-linear: a degree-2 fit is exact too
     assert bd_rate((r, p), (0.7 * r, p)) == pytest.approx(-30.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("shift", [-2.5, 0.0, 1.25])
+def test_bd_psnr_of_a_constant_quality_shift_is_that_shift(shift):
+    r = np.exp(np.linspace(-2.0, 1.0, 7))
+    q = 30.0 + 4.0 * np.log(r) - 0.3 * np.log(r) ** 2 + 0.05 * np.log(r) ** 3  # PSNR an exact cubic in log-rate
+    r_test = np.exp(np.linspace(-1.5, 0.5, 5))
+    q_test = 30.0 + 4.0 * np.log(r_test) - 0.3 * np.log(r_test) ** 2 + 0.05 * np.log(r_test) ** 3 + shift
+    assert bd_quality((r, q), (r_test, q_test)) == pytest.approx(shift, abs=1e-9)
+    assert bd_quality((r, q), (r * 100, q)) is None  # no shared rates

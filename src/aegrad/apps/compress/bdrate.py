@@ -9,6 +9,10 @@ mean log-rate difference into a percentage:
 
 Negative: the tested codec needs fewer bits than the anchor for the same quality.
 With fewer than 4 points the polynomial degree drops to points - 1.
+
+BD-PSNR (the same paper) swaps the axes: quality as a cubic of log(rate), averaged over
+the log-rate interval both curves cover; positive: more quality at the same rate. It
+exists where BD-rate may not: curves that share rates but no quality interval.
 """
 
 from __future__ import annotations
@@ -49,3 +53,21 @@ def overlap(anchor_quality: Sequence[float], test_quality: Sequence[float]) -> t
     lo = max(_range(anchor_quality)[0], _range(test_quality)[0])
     hi = min(_range(anchor_quality)[1], _range(test_quality)[1])
     return (lo, hi) if hi > lo else None
+
+
+def bd_quality(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]]) -> float | None:
+    """BD-PSNR (or BD-SSIM): mean quality difference of `test` over `anchor` at equal rate; None if no shared rates."""
+    la, lt = np.log(np.asarray(anchor[0], dtype=np.float64)), np.log(np.asarray(test[0], dtype=np.float64))
+    lo, hi = max(_range(la)[0], _range(lt)[0]), min(_range(la)[1], _range(lt)[1])
+    if not hi > lo:
+        return None
+    pa, pt = _fit_quality(la, anchor[1]).integ(), _fit_quality(lt, test[1]).integ()
+    return float(((pt(hi) - pt(lo)) - (pa(hi) - pa(lo))) / (hi - lo))
+
+
+def _fit_quality(log_rates: np.ndarray, quality: Sequence[float]) -> np.poly1d:
+    q = np.asarray(quality, dtype=np.float64)
+    ok = np.isfinite(log_rates) & np.isfinite(q)
+    if ok.sum() < 2:
+        raise ValueError("a curve needs at least two finite points with positive rate")
+    return np.poly1d(np.polyfit(log_rates[ok], q[ok], min(3, int(ok.sum()) - 1)))

@@ -213,11 +213,13 @@ def format_rd(result: dict[str, Any]) -> str:
     for p in result["points"]:
         lines.append(f"{p['codec']:<7} {p['setting']:<14} {p['regime']:<10} {p['bpp']:>7.3f} {p['psnr']:>7.2f} {p['ssim']:>6.3f} "
                      f"{p['images_per_s_encode']:>10.0f} {p['images_per_s_decode']:>10.0f} {p['mb_per_s_encode']:>9.2f} {p['mb_per_s_decode']:>9.2f}")
-    lines += ["", "BD-rate of aegrad (negative: fewer bits for the same quality)",
-              f"{'regime':<10} {'anchor':<7} {'PSNR':>9} {'SSIM':>9}"]
+    lines += ["", "BD-rate of aegrad (negative: fewer bits for the same quality); BD-PSNR (positive: more dB at the same rate)",
+              f"{'regime':<10} {'anchor':<7} {'PSNR':>9} {'SSIM':>9} {'BD-PSNR':>9}"]
     for row in result["bd_rate"]:
-        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_pct(row['bd_rate_psnr']):>9} {_pct(row['bd_rate_ssim']):>9}")
-    lines.append("(n/a: the curves share no quality interval, so no rate difference is defined there)")
+        db = row.get("bd_psnr")
+        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_pct(row['bd_rate_psnr']):>9} {_pct(row['bd_rate_ssim']):>9} "
+                     f"{'n/a' if db is None else f'{db:+.2f} dB':>9}")
+    lines.append("(n/a: the curves share no quality (BD-rate) or rate (BD-PSNR) interval, so no difference is defined there)")
     return "\n".join(lines)
 
 

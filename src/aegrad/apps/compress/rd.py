@@ -27,7 +27,7 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from aegrad.apps.compress.baselines import Peer, decode, peers
-from aegrad.apps.compress.bdrate import bd_rate
+from aegrad.apps.compress.bdrate import bd_quality, bd_rate
 from aegrad.apps.compress.codec import ImageCodec
 
 REGIMES = ("per-image", "one-file")
@@ -147,7 +147,7 @@ def peer_points(peer: Peer, images: Sequence[np.ndarray], regimes: Sequence[str]
 
 
 def bd_table(points: Sequence[Point], anchors: Sequence[str] = ("jpeg", "webp", "avif")) -> list[dict[str, Any]]:
-    """BD-rate (PSNR and SSIM as the quality axis) of aegrad against each anchor, per regime."""
+    """BD-rate (PSNR and SSIM as the quality axis) and BD-PSNR / BD-SSIM of aegrad against each anchor, per regime."""
     rows = []
     for regime in REGIMES:
         mine = [p for p in points if p.codec == "aegrad" and p.regime == regime]
@@ -159,10 +159,10 @@ def bd_table(points: Sequence[Point], anchors: Sequence[str] = ("jpeg", "webp", 
                 continue
             row: dict[str, Any] = {"regime": regime, "anchor": anchor}
             for metric in ("psnr", "ssim"):
-                row[f"bd_rate_{metric}"] = bd_rate(
-                    ([p.bpp for p in theirs], [getattr(p, metric) for p in theirs]),
-                    ([p.bpp for p in mine], [getattr(p, metric) for p in mine]),
-                )
+                a = ([p.bpp for p in theirs], [getattr(p, metric) for p in theirs])
+                t = ([p.bpp for p in mine], [getattr(p, metric) for p in mine])
+                row[f"bd_rate_{metric}"] = bd_rate(a, t)
+                row[f"bd_{metric}"] = bd_quality(a, t)
             rows.append(row)
     return rows
 
