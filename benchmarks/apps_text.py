@@ -6,6 +6,9 @@ On the same held-out fortunes lines (the text-fortunes preset's test split):
   against gzip -9, bzip2 -9, xz -9e and zstd -19, each line on its own and all together;
   rates are bytes written; the aegrad stream is decoded and checked to equal its input;
 * classification: logistic regression on the codes against TF-IDF + logistic regression;
+* reconstruction from z alone (greedy decoding, held-out words of the text-words preset): the
+  GRU as it was, with its encoder reading each word backwards, with word dropout, and the
+  Transformer variant: exact-match share, per-character accuracy, test cross-entropy;
 * gradient through time: the same data with a plain tanh RNN and with a GRU, the ratio of the
   gradient reaching the state 54 characters before a line's end to that at its end, per epoch,
   and whether the vanishing_through_time finding fires.
@@ -25,11 +28,35 @@ from pathlib import Path
 from typing import Any
 
 
-def _train(overrides: dict[str, Any], out: Path):
+def _train(overrides: dict[str, Any], out: Path, preset: str = "text-fortunes"):
     import aegrad
 
-    cfg = aegrad.load_config(preset="text-fortunes", overrides=overrides)
+    cfg = aegrad.load_config(preset=preset, overrides=overrides)
     return aegrad.train(cfg, out=out, report=False)
+
+
+VARIANTS = {  # name -> overrides of the text-words preset (whose GRU reads each word backwards)
+    "gru, forward input": {"model.seq.reverse_input": False},
+    "gru, reversed input": {},
+    "gru, forward, word dropout 0.25": {"model.seq.reverse_input": False, "model.seq.word_dropout": 0.25},
+    "transformer": {"model.seq.cell": "transformer"},
+}
+
+
+def variants(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """Reconstruction from z of each VARIANTS model on the held-out words."""
+    from aegrad.apps.text.compress import reconstruction_accuracy
+    from aegrad.apps.text.run import open_text_run
+
+    out = {}
+    for k, (name, over) in enumerate(VARIANTS.items()):
+        if args.quick:
+            over = {**over, "data.limit": 2000, "data.test_limit": 500, "train.epochs": 2, "model.seq.hidden": 64}
+        run = _train(over, root / f"words-{k}", preset="text-words")
+        tr = open_text_run(run.path)
+        out[name] = {**reconstruction_accuracy(tr.model, tr.vocab, tr.test_lines),
+                     "test_ce": run.summary["test_ce"], "train_s": run.summary["train_s"]}
+    return out
 
 
 def through_time(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -85,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         r = results["probe"] = probe_text(open_text_run(run_dir))
         print(f"\nclassification, {r['classes']} fortunes categories, {r['test_lines']} test lines: majority "
               f"{r['majority_class']:.3f}, latent logistic {r['latent_logistic']:.3f}, tf-idf logistic {r['tfidf_logistic']:.3f}")
+        rec = results["reconstruction"] = variants(args, root)
+        print("\nreconstruction from z alone, held-out words (text-words preset):")
+        for name, v in rec.items():
+            print(f"  {name:<32} exact {v['exact_match']:.3f}  per character {v['char_accuracy']:.3f}  "
+                  f"test ce {v['test_ce']:.3f} nats  ({v['train_s']:.0f} s)")
         tt = results["through_time"] = through_time(args, root)
         print(f"\ngradient through time (fortunes <= 64 chars, {args.tt_epochs} epochs):")
         for cell, v in tt.items():

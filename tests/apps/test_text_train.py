@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import aegrad
@@ -61,6 +63,9 @@ def test_cli_compress_decompress_round_trip_and_generation(runs, tmp_path, capsy
     assert main(["text-eval", run, "--limit", "30"]) == 0
     out = capsys.readouterr().out
     assert all(m in out for m in ("aegrad", "gzip", "bzip2", "xz", "zstd"))
+    assert main(["text-eval", run, "--limit", "30", "--reconstruction-only", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["lines"] == 30 and 0 <= r["exact_match"] <= 1 and 0 <= r["char_accuracy"] <= 1 and "methods" not in r
     assert main(["text-probe", str(tmp_path / "nope")]) == 2
     capsys.readouterr()
     # the generic commands hand a text run to apps/text

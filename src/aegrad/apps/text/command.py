@@ -2,7 +2,8 @@
 
     aegrad text-compress RUN_DIR FILE -o OUT.aetx [--step S]   lossless, range-coded; prints bytes and bits/char vs gzip
     aegrad text-decompress RUN_DIR FILE.aetx -o OUT.txt
-    aegrad text-eval RUN_DIR [--limit N] [--json]             reconstruction accuracy; aegrad vs gzip/bzip2/xz/zstd on test lines
+    aegrad text-eval RUN_DIR [--limit N] [--reconstruction-only] [--json]
+                                                              reconstruction accuracy; aegrad vs gzip/bzip2/xz/zstd on test lines
     aegrad text-sample RUN_DIR [-n 8] [--seed 0] [--temperature T]
     aegrad text-interpolate RUN_DIR --between I J [--steps 6]
     aegrad text-probe RUN_DIR [--json]                        latent codes vs TF-IDF, logistic regression on labels
@@ -32,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir")
     p.add_argument("--limit", type=int, default=None, help="only the first N test lines")
     p.add_argument("--step", type=float, default=None, help="latent bin width (default: chosen on training lines)")
+    p.add_argument("--reconstruction-only", action="store_true", help="skip the compression comparison")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("text-sample", help="lines decoded from codes drawn from the prior (or the fitted code Gaussian)")
     p.add_argument("run_dir")
@@ -111,8 +113,11 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 def format_eval(r: dict) -> str:
     head = (f"{r['run']}: {r['lines']} test lines, {r['characters']} characters; reconstruction from z alone: "
-            f"exact {r['exact_match']:.3f}, per character {r['char_accuracy']:.3f}; latent step {r['latent_step']}")
-    rows = [head, f"{'method':<8} {'per-line bytes':>14} {'bits/char':>9} {'together bytes':>14} {'bits/char':>9}"]
+            f"exact {r['exact_match']:.3f}, per character {r['char_accuracy']:.3f}, "
+            f"correct start {r['correct_prefix']:.1f} characters")
+    if "methods" not in r:
+        return head
+    rows = [f"{head}; latent step {r['latent_step']}", f"{'method':<8} {'per-line bytes':>14} {'bits/char':>9} {'together bytes':>14} {'bits/char':>9}"]
     for name, m in r["methods"].items():
         rows.append(f"{name:<8} {m['per_line_bytes']:>14} {m['per_line_bpc']:>9.3f} {m['together_bytes']:>14} "
                     f"{m['together_bpc']:>9.3f}")
@@ -124,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
-    r = evaluate_run(args.run_dir, args.limit, args.step)
+    r = evaluate_run(args.run_dir, args.limit, args.step, compression=not args.reconstruction_only)
     print(json.dumps(r, indent=2) if args.json else format_eval(r))
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,9 +56,10 @@ def classical(name: str, data: bytes) -> bytes:
 
 @torch.no_grad()
 def reconstruction_accuracy(model, vocab: Vocabulary, lines: Sequence[str], batch: int = 512) -> dict[str, float]:
-    """Exact-match share and per-character accuracy of greedy ``decode(encode(x))`` (characters past either end count as wrong)."""
+    """Greedy ``decode(encode(x))`` against x: exact-match share, per-character accuracy (position by position;
+    characters past either end count as wrong) and the mean length of the correctly reconstructed start."""
     model.eval()
-    exact = right = total = 0
+    exact = right = total = prefix = 0
     for i in range(0, len(lines), batch):
         chunk = list(lines[i : i + batch])
         ids = torch.from_numpy(vocab.encode(chunk, model.max_len))
@@ -65,7 +67,9 @@ def reconstruction_accuracy(model, vocab: Vocabulary, lines: Sequence[str], batc
             exact += a == b
             right += sum(x == y for x, y in zip(a, b))
             total += max(len(a), len(b))
-    return {"exact_match": exact / max(1, len(lines)), "char_accuracy": right / max(1, total)}
+            prefix += len(os.path.commonprefix([a, b]))
+    n = max(1, len(lines))
+    return {"exact_match": exact / n, "char_accuracy": right / max(1, total), "correct_prefix": prefix / n}
 
 
 def compare(model, vocab: Vocabulary, prior: LatentPrior, lines: Sequence[str], check: bool = True) -> dict[str, Any]:
@@ -104,12 +108,17 @@ def compare(model, vocab: Vocabulary, prior: LatentPrior, lines: Sequence[str], 
     return out
 
 
-def evaluate_run(run_dir: str | Path, limit: int | None = None, step: float | None = None) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, limit: int | None = None, step: float | None = None,
+                 compression: bool = True) -> dict[str, Any]:
     """A text run's test lines: reconstruction accuracy and the compression comparison (fits and saves the latent prior)."""
     from aegrad.apps.text.run import open_text_run
 
     tr = open_text_run(run_dir)
     lines = tr.test_lines[:limit] if limit else tr.test_lines
+    if not compression:
+        chars = sum(len(s) for s in lines)
+        return {"run": str(tr.run.path), **reconstruction_accuracy(tr.model, tr.vocab, lines), "lines": len(lines),
+                "characters": chars}
     prior = fit_prior(tr.model, tr.data.train_x, step)
     prior.save(tr.run.path)
     res = {"run": str(tr.run.path), **reconstruction_accuracy(tr.model, tr.vocab, lines), "latent_step": prior.step}
