@@ -380,7 +380,8 @@ def label_noise(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     "labels" and "r" (one per seed)}. Per case: stable (the same label at every seed), stable_class (the same
     failing / healthy / ambiguous class at every seed: what recall and false alarms read), the majority label
     and r's range. Per split (and "all"): recall and false alarms as [hits, n] for aegrad's official findings
-    against (official) the official labels, (stable) the class-stable cases only, (majority) the majority labels.
+    against (official) the official labels, (stable) the class-stable cases only, labelled by their seeds (the official
+    label when the official seed and measurement are among them), (majority) the majority labels.
     """
     per_case: dict[str, Any] = {}
     for name, c in cases.items():
@@ -398,7 +399,7 @@ def label_noise(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "label_flips": sum(not per_case[n]["stable"] for n in names),
             "class_flips": sum(not per_case[n]["stable_class"] for n in names),
             "official": _scores([(cases[n]["official"], cases[n]["kinds"]) for n in names]),
-            "stable": _scores([(cases[n]["official"], cases[n]["kinds"]) for n in names if per_case[n]["stable_class"]]),
+            "stable": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names if per_case[n]["stable_class"]]),
             "majority": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names]),
         }
     return {"cases": per_case, "splits": splits}

@@ -50,6 +50,15 @@ def test_recall_and_false_alarms_official_stable_and_majority():
     assert splits["h"]["majority"] == {"recall": [1, 1], "false_alarms": [0, 0]}
 
 
+def test_stable_cases_are_scored_by_their_seeds_labels():
+    # a sensitivity run whose seeds all disagree with the official label: failing at every seed, and found
+    case = {"split": "t", "official": "healthy", "kinds": ["undertrained"], "labels": ["undertrained"] * 3,
+            "r": [0.52, 0.54, 0.52]}
+    every = label_noise({"e": case})["splits"]["all"]
+    assert every["official"] == {"recall": [0, 0], "false_alarms": [1, 1]}
+    assert every["stable"] == every["majority"] == {"recall": [1, 1], "false_alarms": [0, 0]}
+
+
 @pytest.mark.parametrize(
     ("labels", "official", "want"),
     [
