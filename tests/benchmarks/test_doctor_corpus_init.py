@@ -1,0 +1,74 @@
+"""benchmarks.doctor_corpus: the plain-PyTorch measurement builds each case's net as aegrad does (the rules'
+"same widths, init, gain, bias, output"), the legacy measurement does not, and the fresh held-out set."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from aegrad.models.base import create_model
+from benchmarks.doctor_corpus import (
+    ALL_CASES,
+    FRESH_CASES,
+    build_net,
+    case_config,
+    corpus_cases,
+    recorded_first_remedy,
+)
+
+DIMS = {"digits": 64, "fashion-mnist": 784}
+
+
+def _stds(name: str, base: dict, over: dict, init: str) -> tuple[list[float], list[float], list, list]:
+    """Per Linear, in order: the measurement's weight std, aegrad's, and both nets' biases."""
+    cfg = case_config(base, over)
+    dim = DIMS.get(cfg.data.source, cfg.data.dim)
+    torch.manual_seed(0)
+    ours = [m for m in create_model(cfg.model, (dim,)).modules() if isinstance(m, nn.Linear)]
+    torch.manual_seed(0)
+    _, theirs, _ = build_net(cfg, dim, init)
+    assert [tuple(m.weight.shape) for m in ours] == [tuple(m.weight.shape) for m in theirs], name
+    return ([float(m.weight.detach().std()) for m in theirs], [float(m.weight.detach().std()) for m in ours],
+            [m.bias.detach() for m in theirs], [(m.bias.detach(), m.weight.shape[1]) for m in ours])
+
+
+@pytest.mark.parametrize(("name", "base", "over"), ALL_CASES + FRESH_CASES, ids=[c[0] for c in ALL_CASES + FRESH_CASES])
+def test_rule_measurement_inits_every_linear_as_aegrad(name, base, over):
+    torch_std, aegrad_std, torch_bias, aegrad_bias = _stds(name, base, over, "rule")
+    for i, (a, b) in enumerate(zip(torch_std, aegrad_std)):
+        assert a / b == pytest.approx(1.0, abs=0.1), f"{name}: Linear {i} std {a:.4f} vs aegrad's {b:.4f}"
+    for i, (a, (b, fan_in)) in enumerate(zip(torch_bias, aegrad_bias)):
+        if bool((b == b[0]).all()):  # a constant bias (zero, or bias_init): the same constant
+            assert torch.equal(a, b), f"{name}: Linear {i} bias"
+        else:  # init=default: PyTorch's U(+-1/sqrt(fan_in)) in both
+            assert not bool((a == a[0]).all()) and float(a.abs().max()) <= 1 / math.sqrt(fan_in), f"{name}: Linear {i}"
+
+
+def test_legacy_measurement_is_the_published_one():
+    # digits-default (kaiming, ReLU): legacy gives the latent and output Linears ReLU's gain, sqrt(2) x aegrad's
+    name, base, over = ALL_CASES[0]
+    torch_std, aegrad_std, _, _ = _stds(name, base, over, "legacy")
+    ratios = [a / b for a, b in zip(torch_std, aegrad_std)]
+    assert ratios == pytest.approx([1, 1, math.sqrt(2), 1, 1, math.sqrt(2)], rel=0.02)
+    # digits-saturation-raw (kaiming, sigmoid): legacy gives every hidden Linear ReLU's gain (sqrt 2), not sigmoid's (1);
+    # the published --head-gain check only fixed the latent and output Linears
+    name, base, over = next(c for c in ALL_CASES if c[0] == "digits-saturation-raw")
+    for init, want in (("legacy", [math.sqrt(2)] * 6), ("legacy-head-gain", [math.sqrt(2)] * 2 + [1] + [math.sqrt(2)] * 2 + [1])):
+        torch_std, aegrad_std, _, _ = _stds(name, base, over, init)
+        assert [a / b for a, b in zip(torch_std, aegrad_std)] == pytest.approx(want, rel=0.02), init
+    with pytest.raises(ValueError, match="init must be one of"):
+        build_net(case_config(base, over), 64, "head")
+
+
+def test_recorded_first_remedy_of_a_case_turned_failing():
+    probes = {"baseline": 0.52, "lr*10 +lr*3": 0.22, "lr*10": 0.25, "adam": 0.27}
+    case = {"kinds": ["undertrained"], "first_remedy": None, "winner": "lr*10 +lr*3",
+            "winner_patch": {"train.lr": 3.0}, "probe_r": probes}
+    assert recorded_first_remedy(case) == {"train.lr": 3.0}  # the best probe is the winner: its patch is recorded
+    assert recorded_first_remedy({**case, "winner": "lr*10", "winner_patch": {"train.lr": 1.0}}) is None  # not recorded
+    assert recorded_first_remedy({**case, "winner_patch": {"model.activation": "tanh"}}) is None  # not same architecture
+    assert recorded_first_remedy({**case, "first_remedy": {"train.lr": 0.01}}) == {"train.lr": 0.01}  # a finding's own
+    assert recorded_first_remedy({**case, "kinds": []}) is None
