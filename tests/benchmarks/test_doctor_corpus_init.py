@@ -63,6 +63,19 @@ def test_legacy_measurement_is_the_published_one():
         build_net(case_config(base, over), 64, "head")
 
 
+def test_fresh_held_out_set_is_new_and_its_own_split():
+    fresh = corpus_cases("fresh")
+    published = corpus_cases("published")
+    assert len(fresh) >= 12 and {sp for _, sp, _, _ in fresh} == {"fresh held-out"}
+    assert [sp for _, sp, _, _ in published].count("new held-out") == 15 and len(published) == 49
+    names = [n for n, *_ in fresh + published]
+    assert len(set(names)) == len(names)
+    configs = [case_config(b, o).model_dump() for _, _, b, o in fresh + published]
+    for i in range(len(fresh)):  # no fresh config equals any other case's
+        assert configs[i] not in configs[:i] + configs[i + 1:], fresh[i][0]
+    assert {case_config(b, o).data.source for _, _, b, o in fresh} == {"digits", "fashion-mnist", "random"}
+
+
 def test_recorded_first_remedy_of_a_case_turned_failing():
     probes = {"baseline": 0.52, "lr*10 +lr*3": 0.22, "lr*10": 0.25, "adam": 0.27}
     case = {"kinds": ["undertrained"], "first_remedy": None, "winner": "lr*10 +lr*3",
