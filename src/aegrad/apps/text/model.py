@@ -180,7 +180,7 @@ class SeqAutoencoder(nn.Module):
     def teacher_forced(self, ids: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(logits (N, L+1, V), target (N, L+1), mask (N, L+1)) with inputs <bos> x_0..x_{L-1}."""
         inputs, target, mask = self.teacher_inputs(ids)
-        n, length = ids.shape
+        length = ids.shape[1]
         emb = self.embed(inputs)
         gi = self.decoder.inputs(torch.cat([emb, z[:, None, :].expand(-1, length + 1, -1)], dim=2))
         state = self.start(z)
@@ -245,7 +245,8 @@ class SeqAutoencoder(nn.Module):
 @register_model("seq")
 def build_seq(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqAutoencoder:
     if cfg.seq.cell == "transformer":
-        from aegrad.apps.text.transformer import TransformerSeqAutoencoder  # here: it subclasses this module's model
+        # imported here: it subclasses this module's model
+        from aegrad.apps.text.transformer import TransformerSeqAutoencoder
 
         return TransformerSeqAutoencoder(cfg, sample_shape)
     return SeqAutoencoder(cfg, sample_shape)
