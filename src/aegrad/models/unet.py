@@ -39,7 +39,13 @@ from aegrad.config import ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.activations import create_activation
 from aegrad.models.base import Autoencoder, register_model
-from aegrad.models.blocks import Block, ConvBlock, ConvTransposeBlock, conv_out_size, deconv_output_padding
+from aegrad.models.blocks import (
+    Block,
+    ConvBlock,
+    ConvTransposeBlock,
+    conv_out_size,
+    deconv_output_padding,
+)
 from aegrad.models.inits import init_layer
 from aegrad.models.mlp import output_head
 from aegrad.models.norms import get_norm
