@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +87,18 @@ def test_recorded_first_remedy_of_a_case_turned_failing():
     assert recorded_first_remedy({**case, "winner_patch": {"model.activation": "tanh"}}) is None  # not same architecture
     assert recorded_first_remedy({**case, "first_remedy": {"train.lr": 0.01}}) == {"train.lr": 0.01}  # a finding's own
     assert recorded_first_remedy({**case, "kinds": []}) is None
+
+
+def test_fresh_results_are_scored_against_the_labels_committed_before_them():
+    results = Path(__file__).parents[2] / "benchmarks" / "results"
+    labels = json.loads((results / "doctor_corpus_fresh_labels.json").read_text())
+    scored = json.loads((results / "doctor_corpus_fresh.json").read_text())
+    assert [n for n, *_ in FRESH_CASES] == list(labels)
+    assert {n: c["label"] for n, c in scored.items()} == {n: c["label"] for n, c in labels.items()}
+    assert all(c["init"] == "rule" for c in labels.values())
+    corrected = json.loads((results / "doctor_corpus_corrected.json").read_text())
+    official = json.loads((results / "doctor_corpus.json").read_text())
+    assert set(corrected) == set(official) and len(official) == 49
+    changed = {n for n, c in corrected.items() if c["label"] != official[n]["label"]}
+    assert all(corrected[n]["official_label"] == official[n]["label"] for n in corrected)
+    assert changed == {"digits-momentum", "random-default", "fashion-layernorm-lr3e-3"}
