@@ -421,6 +421,9 @@ def doctor_case(c: dict[str, Any], name: str, cfg: Config, budget: float, probe_
              probes=len(res.probes), doctor_budget=budget, winner_r=None, probe_epochs=res.probe_epochs,
              skipped=len(res.skipped), noise=res.noise, margin=res.margin,
              probe_r={p.name: p.to_dict()["test_over_trivial"] for p in [res.baseline, *res.probes]})
+    # the baseline's seed repeat, what it makes of the baseline, and the contenders rerun with its seed (round 3)
+    c.update(baseline_kind=res.kind, repeat_r=res.repeat.to_dict()["test_over_trivial"] if res.repeat else None,
+             confirm_r={p.name: p.to_dict()["test_over_trivial"] for p in res.confirms})
     if c["label"] not in ("healthy", "ambiguous") and res.patch:
         c["winner_r"] = _full(cfg, res.patch, root / name, "winner")
 

@@ -13,7 +13,9 @@ import aegrad
 from aegrad.diagnose import diagnose
 from aegrad.doctor.candidates import candidates, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config
-from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
+from aegrad.doctor.rank import (
+    baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
+)
 from aegrad.study.runner import execute_trial
 from conftest import run_cli
 
@@ -63,6 +65,43 @@ def test_winner_must_beat_the_noise_and_health_breaks_near_ties():
             probe("norm", 0.55, {"model.norm": "layer", "train.lr": 1e-3})]
     assert scaled(0.8, wild, 0.27) == pytest.approx(0.8 * 0.27 / 2.3)
     assert pick_winner(wild, rank(pair), 0.8).name == "relu"
+
+
+def test_an_unstable_baseline_does_not_block_a_stable_candidate_that_trains():
+    # fresh digits-sgd-lr30-d3 as measured: 0.89 x trivial at the seed, 2.8 at seed + 1; the old margin, 2 x the
+    # spread = 3.8, was above the baseline itself, so adam (0.25) could not win
+    base, rep = probe("baseline", 0.89), probe("noise", 2.77)
+    assert baseline_kind(base, rep) == "unstable"
+    assert baseline_kind(base, probe("noise", math.inf)) == "unstable"  # a seed that diverged
+    assert baseline_kind(base, probe("noise", 0.95)) == "failing"  # seeds that agree: their spread is the noise
+    assert pick_winner(base, rank([probe("adam", 0.25)]), margin(base, noise(base, rep))) is None  # the old rule
+    m = margin(base, noise(base, rep), "unstable")
+    assert m == pytest.approx(0.05 * 0.89)  # the spread left out: 5% of the score
+    adam, lr3 = probe("adam", 0.25, {"train.optimizer": "adam"}), probe("lr/3", 0.39, {"train.lr": 10.0})
+    assert [p.name for p in contenders(base, rank([lr3, adam]), m)] == ["adam", "lr/3"]
+    # adam's own repeat is stable and far below both of the baseline's seeds: it wins
+    assert confirmed(base, rep, adam, probe("adam (seed + 1)", 0.27), "unstable")
+    # a contender whose repeat diverges, or lands above the baseline's repeat level minus its own spread, does not
+    assert not confirmed(base, rep, adam, probe("adam (seed + 1)", math.inf), "unstable")
+    assert not confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5), "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
+
+
+def test_a_healthy_baseline_changes_only_for_gains_beyond_the_seed_spread_in_both_seeds():
+    base, rep = probe("baseline", 0.30), probe("noise", 0.34)
+    assert baseline_kind(base, rep) == "healthy"
+    assert baseline_kind(probe("baseline", 0.30, findings=["dead_units"]), rep) == "failing"  # a finding: not healthy
+    assert margin(base, noise(base, rep), "healthy") == pytest.approx(0.08)  # 2 x the spread 0.04
+    assert margin(base, 0.001, "healthy") == pytest.approx(0.03)  # the floor: 10% of the score
+    lr3 = probe("lr*3", 0.21, {"train.lr": 0.009})
+    # at seed + 1 no better than the baseline's 0.34 by 2 x the spread (the candidate's, 0.09, the larger): no change
+    assert not confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.30), "healthy")
+    # better at seed + 1 (0.12), but its own spread (2 x 0.09 = 0.18) exceeds its gain at the seed (0.09)
+    assert not confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.12), "healthy")
+    # beyond both spreads and the floor in both seeds: the change is real
+    assert confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.23), "healthy")
+    # a gain inside the 10% floor, however small both spreads are, is no change
+    flat, flat_rep = probe("baseline", 0.30), probe("noise", 0.301)
+    assert not confirmed(flat, flat_rep, probe("lr*3", 0.275), probe("lr*3 (seed + 1)", 0.276), "healthy")
 
 
 def test_undertrained_needs_a_same_architecture_probe_that_trains_where_the_baseline_did_not():
@@ -205,6 +244,53 @@ def test_budget_is_respected(tmp_path):
     assert res.wall_s <= 0.05 + 2 * one_probe, (res.wall_s, one_probe)  # the baseline round may overrun by one probe
     assert took < 0.05 + 3 * one_probe + 5
     assert res.skipped and not [p for p in res.probes if p.source == "standard"]  # the budget left candidates out
+
+
+def _fake_probes(monkeypatch, scores):
+    """Probes that train nothing: `scores(cfg) -> test/trivial` (None: diverged) is written as the probe's summary."""
+    import importlib
+    import json
+
+    module = importlib.import_module("aegrad.doctor.doctor")  # `aegrad.doctor.doctor` the name is the function
+
+    def run_probe(cfg, run_dir, threads):
+        r = scores(cfg)
+        (tmp := __import__("pathlib").Path(run_dir)).mkdir(parents=True, exist_ok=True)
+        (tmp / "summary.json").write_text(json.dumps({"test_over_trivial": r, "test_mse": r}))
+        (tmp / "findings.json").write_text(json.dumps({"findings": []}))
+        return {"status": "ok", "wall_s": 0.001, "pid": 1}
+
+    monkeypatch.setattr(module, "run_probe", run_probe)
+
+
+def test_doctor_picks_a_stable_candidate_over_a_baseline_whose_repeat_diverges(monkeypatch):
+    # SGD at lr 30: 0.89 x trivial at seed 0, diverged at seed 1; Adam trains at both seeds, anything else fails
+    def scores(cfg):
+        if cfg["train"]["optimizer"] == "adam":
+            return 0.25 if cfg["seed"] == 0 else 0.28
+        return (0.89 if cfg["seed"] == 0 else None) if cfg["train"]["lr"] == 30.0 else 1.0
+
+    _fake_probes(monkeypatch, scores)
+    res = aegrad.doctor(_digits(**{"train.optimizer": "sgd", "train.lr": 30.0}), budget=30, jobs=1, probe_epochs=1)
+    assert res.kind == "unstable" and not math.isfinite(res.repeat.test_over_trivial)
+    assert res.winner is not None and res.patch == {"train.optimizer": "adam", "train.lr": 0.001}, res.to_dict()
+    assert [(p.name, p.test_over_trivial) for p in res.confirms] == [("adam (seed + 1)", 0.28)]
+
+
+def test_doctor_keeps_a_healthy_config_when_the_gain_is_within_the_seed_spread(monkeypatch):
+    # Adam at 3e-3 trains (0.30, 0.34 at seed 1); lr*3 looks better at seed 0 (0.20) but not at seed 1 (0.31)
+    def scores(cfg):
+        lr, seed = cfg["train"]["lr"], cfg["seed"]
+        if lr == pytest.approx(0.009):
+            return 0.20 if seed == 0 else 0.31
+        return 0.30 if seed == 0 else 0.34
+
+    _fake_probes(monkeypatch, scores)
+    res = aegrad.doctor(_digits(**{"train.lr": 0.003}), budget=30, jobs=1, probe_epochs=1)
+    assert res.kind == "healthy" and res.margin == pytest.approx(0.08)
+    assert res.probes[0].name == "lr*3" and res.probes[0].test_over_trivial == 0.20  # a contender at seed 0
+    assert [(p.name, p.test_over_trivial) for p in res.confirms] == [("lr*3 (seed + 1)", 0.31)]
+    assert res.winner is None and res.patch == {} and "no change" in res.verdict
 
 
 def test_cli_refuses_a_bad_budget_in_one_line():

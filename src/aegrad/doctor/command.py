@@ -43,12 +43,12 @@ def print_result(res, console) -> None:
 
     console.print(format_findings(res.findings))
     noise = "unknown" if res.noise is None else f"{res.noise:.3f}"
-    t = Table(title=f"doctor: {res.probe_epochs}-epoch probes, test MSE / trivial MSE (noise {noise}, "
-                    f"margin {res.margin:.3f})")
+    t = Table(title=f"doctor: {res.probe_epochs}-epoch probes, test MSE / trivial MSE (baseline {res.kind}, "
+                    f"noise {noise}, margin {res.margin:.3f})")
     for col in ("probe", "patch", "test/trivial", "findings"):
         t.add_column(col)
     t.columns[2].justify = "right"
-    rows = [res.baseline] + ([res.repeat] if res.repeat else []) + res.probes
+    rows = [res.baseline] + ([res.repeat] if res.repeat else []) + res.probes + res.confirms
     for p in rows:
         mark = " *" if p is res.winner else ""
         ratio = _ratio(p.test_over_trivial) if p.status == "ok" else "failed"

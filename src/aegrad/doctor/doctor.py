@@ -5,9 +5,11 @@ run first, side by side; their diagnosis names remedies; candidates (candidates.
 probed in parallel processes, most promising first, each started only while the budget allows one
 more probe (a probe's time is measured on the probes run so far, a process's first one — which pays
 the imports — apart), so the answer comes within the budget plus one probe; then the best candidate is
-joined with the other findings' remedies, and its learning rate refined (x/÷ 3, up to REFINE_ROUNDS rounds). A probe's length is set in batches by
-the config (probes.default_probe_epochs), so a loaded machine probes fewer candidates, never shorter
-ones. With ``apply=True`` the winning patch trains the full run.
+joined with the other findings' remedies, and its learning rate refined (x/÷ 3, up to REFINE_ROUNDS rounds);
+last, the contenders (best first, at most CONFIRM_MAX) are rerun with the repeat's seed until one beats the
+baseline in both seeds (rank.confirmed): that one wins, and without one the verdict is "no change". A probe's
+length is set in batches by the config (probes.default_probe_epochs), so a loaded machine probes fewer
+candidates, never shorter ones. With ``apply=True`` the winning patch trains the full run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from aegrad.errors import UserError
 from aegrad.diagnose.findings import undertrained_finding
 from aegrad.doctor.candidates import REFINE_ROUNDS, candidates, combinations, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
-from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
+from aegrad.doctor.rank import (
+    baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
+)
 from aegrad.run import Run
 from aegrad.study.runner import _pool, available_cores  # the study runner's pool
 
@@ -41,6 +45,8 @@ Progress = Callable[[ProbeResult], None]
 # (reading its data, writing its folder): a new probe starts only if it fits the budget.
 ESTIMATE_FACTOR = 1.25
 ESTIMATE_OVERHEAD_S = 1.0
+# At most this many contenders are rerun with the repeat's seed, best first, until one is confirmed.
+CONFIRM_MAX = 3
 
 
 @dataclass
@@ -51,10 +57,12 @@ class DoctorResult:
     baseline: ProbeResult  # the config as is, probed
     repeat: ProbeResult | None  # the baseline with seed + 1: the probe-to-probe noise
     noise: float | None  # |score(baseline) - score(repeat)| (None when one of them has no finite score)
-    margin: float  # how much lower a candidate's score must be to count as better
+    kind: str  # rank.baseline_kind: "healthy", "unstable" or "failing" (which seed-to-seed spread counts)
+    margin: float  # how much lower a candidate's score must be, at the baseline's seed, to be a contender
     probes: list[ProbeResult]  # every candidate probed, best first
     skipped: list[tuple[str, dict[str, Any]]]  # candidates left unprobed for lack of budget
-    winner: ProbeResult | None  # None: no change beats the baseline by more than the margin
+    confirms: list[ProbeResult]  # the contenders rerun with the repeat's seed, in the order tried
+    winner: ProbeResult | None  # None: no contender beat the baseline in both seeds (or none was found)
     findings: dict[str, Any]  # the baseline probe's findings.json object (+ "undertrained" with its evidence)
     probe_epochs: int  # epochs per probe
     wall_s: float  # seconds the doctor took (without --apply's full run)
@@ -74,15 +82,16 @@ class DoctorResult:
     @property
     def verdict(self) -> str:
         if self.winner is None:
-            return "no change: no remedy beats the configuration by more than the probe-to-probe noise"
+            return "no change: no remedy beats the configuration by more than the probe-to-probe noise in both seeds"
         return f"use {self.winner.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "verdict": self.verdict, "patch": self.patch, "noise": self.noise, "margin": self.margin,
+            "verdict": self.verdict, "patch": self.patch, "noise": self.noise, "kind": self.kind, "margin": self.margin,
             "probe_epochs": self.probe_epochs, "wall_s": round(self.wall_s, 2), "budget_s": self.budget_s,
             "baseline": self.baseline.to_dict(), "repeat": self.repeat.to_dict() if self.repeat else None,
-            "probes": [p.to_dict() for p in self.probes], "winner": self.winner.name if self.winner else None,
+            "probes": [p.to_dict() for p in self.probes], "confirms": [p.to_dict() for p in self.confirms],
+            "winner": self.winner.name if self.winner else None,
             "skipped": [name for name, _ in self.skipped], "findings": self.findings,
             "applied": None if self.applied is None else {"run": str(self.applied.path), **{
                 k: self.applied.summary.get(k) for k in ("test_mse", "trivial_mse", "test_over_trivial")}},
@@ -210,6 +219,34 @@ def _refine(
     return more, skipped
 
 
+def _confirm(
+    probes: _Probes, cfg: Config, baseline: ProbeResult, repeat: ProbeResult | None, order: list[ProbeResult],
+    kind: str, jobs: int, deadline: float,
+) -> tuple[ProbeResult | None, list[ProbeResult]]:
+    """(winner, reruns): the contenders, best first, rerun with the repeat's seed (`jobs` at a time) until one
+    beats the baseline in both seeds. The first round starts while the budget lasts (the answer may overrun by
+    one probe), later ones only if they fit. Without a repeat or the time to confirm, a failing baseline keeps
+    the first contender (as probed) and a healthy one gets no change."""
+    reruns: list[ProbeResult] = []
+    order = order[:CONFIRM_MAX]
+    while order and repeat is not None and repeat.status == "ok":
+        if time.perf_counter() + (probes.estimate() if reruns else 0.0) > deadline:
+            break
+        batch, order = order[:jobs], order[jobs:]
+        round_ = [ProbeResult(f"{p.name} (seed + 1)", p.patch, source="confirm") for p in batch]
+        for r in round_:
+            probes.submit(r, seed=cfg.seed + 1)
+        while probes.running:
+            probes.collect()
+        reruns += round_
+        for p, r in zip(batch, round_):
+            if confirmed(baseline, repeat, p, r, kind):
+                return p, reruns
+    if reruns or not order or kind == "healthy":
+        return None, reruns
+    return order[0], reruns
+
+
 def doctor(
     cfg: Config,
     budget: float = 120.0,
@@ -253,21 +290,23 @@ def doctor(
         tried, skipped = _probe_candidates(probes, queue, jobs, deadline)
         repeat = repeat if repeat.status != "pending" else None
         noise_ = noise(baseline, repeat)
-        margin_ = margin(baseline, noise_)
+        kind = baseline_kind(baseline, repeat)
+        margin_ = margin(baseline, noise_, kind)
         more, left = _refine(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
         tried, skipped = tried + more, skipped + left
+        ranked = rank(tried)
+        winner, confirms = _confirm(probes, cfg, baseline, repeat, contenders(baseline, ranked, margin_), kind, jobs,
+                                    deadline)
     finally:
         probes.close()
-    ranked = rank(tried)
-    winner = pick_winner(baseline, ranked, margin_)
     shown = undertrained_evidence(baseline, ranked, margin_)
     if shown is not None:
         findings["findings"].append(undertrained_finding(
             baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs))
         findings["healthy"] = False
     result = DoctorResult(
-        config=cfg, baseline=baseline, repeat=repeat, noise=noise_, margin=margin_, probes=ranked,
-        skipped=[(p.name, p.patch) for p in skipped], winner=winner, findings=findings,
+        config=cfg, baseline=baseline, repeat=repeat, noise=noise_, kind=kind, margin=margin_, probes=ranked,
+        skipped=[(p.name, p.patch) for p in skipped], confirms=confirms, winner=winner, findings=findings,
         probe_epochs=epochs, wall_s=time.perf_counter() - t0, budget_s=budget,
     )
     if out is None:
