@@ -8,16 +8,15 @@ import time
 
 import pytest
 import yaml
+from conftest import run_cli
 
 import aegrad
 from aegrad.diagnose import diagnose
+from aegrad.doctor import rank as ranking
 from aegrad.doctor.candidates import candidates, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config
-from aegrad.doctor.rank import (
-    baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
-)
+from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
 from aegrad.study.runner import execute_trial
-from conftest import run_cli
 
 LAYERS = ["enc.0", "enc.1", "dec.0", "dec.1"]
 
@@ -71,37 +70,37 @@ def test_an_unstable_baseline_does_not_block_a_stable_candidate_that_trains():
     # fresh digits-sgd-lr30-d3 as measured: 0.89 x trivial at the seed, 2.8 at seed + 1; the old margin, 2 x the
     # spread = 3.8, was above the baseline itself, so adam (0.25) could not win
     base, rep = probe("baseline", 0.89), probe("noise", 2.77)
-    assert baseline_kind(base, rep) == "unstable"
-    assert baseline_kind(base, probe("noise", math.inf)) == "unstable"  # a seed that diverged
-    assert baseline_kind(base, probe("noise", 0.95)) == "failing"  # seeds that agree: their spread is the noise
+    assert ranking.baseline_kind(base, rep) == "unstable"
+    assert ranking.baseline_kind(base, probe("noise", math.inf)) == "unstable"  # a seed that diverged
+    assert ranking.baseline_kind(base, probe("noise", 0.95)) == "failing"  # seeds that agree: their spread is the noise
     assert pick_winner(base, rank([probe("adam", 0.25)]), margin(base, noise(base, rep))) is None  # the old rule
     m = margin(base, noise(base, rep), "unstable")
     assert m == pytest.approx(0.05 * 0.89)  # the spread left out: 5% of the score
     adam, lr3 = probe("adam", 0.25, {"train.optimizer": "adam"}), probe("lr/3", 0.39, {"train.lr": 10.0})
-    assert [p.name for p in contenders(base, rank([lr3, adam]), m)] == ["adam", "lr/3"]
+    assert [p.name for p in ranking.contenders(base, rank([lr3, adam]), m)] == ["adam", "lr/3"]
     # adam's own repeat is stable and far below both of the baseline's seeds: it wins
-    assert confirmed(base, rep, adam, probe("adam (seed + 1)", 0.27), "unstable")
+    assert ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", 0.27), "unstable")
     # a contender whose repeat diverges, or lands above the baseline's repeat level minus its own spread, does not
-    assert not confirmed(base, rep, adam, probe("adam (seed + 1)", math.inf), "unstable")
-    assert not confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5), "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
+    assert not ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", math.inf), "unstable")
+    assert not ranking.confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5), "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
 
 
 def test_a_healthy_baseline_changes_only_for_gains_beyond_the_seed_spread_in_both_seeds():
     base, rep = probe("baseline", 0.30), probe("noise", 0.34)
-    assert baseline_kind(base, rep) == "healthy"
-    assert baseline_kind(probe("baseline", 0.30, findings=["dead_units"]), rep) == "failing"  # a finding: not healthy
+    assert ranking.baseline_kind(base, rep) == "healthy"
+    assert ranking.baseline_kind(probe("baseline", 0.30, findings=["dead_units"]), rep) == "failing"  # a finding: not healthy
     assert margin(base, noise(base, rep), "healthy") == pytest.approx(0.08)  # 2 x the spread 0.04
     assert margin(base, 0.001, "healthy") == pytest.approx(0.03)  # the floor: 10% of the score
     lr3 = probe("lr*3", 0.21, {"train.lr": 0.009})
     # at seed + 1 no better than the baseline's 0.34 by 2 x the spread (the candidate's, 0.09, the larger): no change
-    assert not confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.30), "healthy")
+    assert not ranking.confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.30), "healthy")
     # better at seed + 1 (0.12), but its own spread (2 x 0.09 = 0.18) exceeds its gain at the seed (0.09)
-    assert not confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.12), "healthy")
+    assert not ranking.confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.12), "healthy")
     # beyond both spreads and the floor in both seeds: the change is real
-    assert confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.23), "healthy")
+    assert ranking.confirmed(base, rep, lr3, probe("lr*3 (seed + 1)", 0.23), "healthy")
     # a gain inside the 10% floor, however small both spreads are, is no change
     flat, flat_rep = probe("baseline", 0.30), probe("noise", 0.301)
-    assert not confirmed(flat, flat_rep, probe("lr*3", 0.275), probe("lr*3 (seed + 1)", 0.276), "healthy")
+    assert not ranking.confirmed(flat, flat_rep, probe("lr*3", 0.275), probe("lr*3 (seed + 1)", 0.276), "healthy")
 
 
 def test_undertrained_needs_a_same_architecture_probe_that_trains_where_the_baseline_did_not():

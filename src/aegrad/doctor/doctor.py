@@ -29,13 +29,13 @@ import torch
 
 from aegrad.config import Config, with_overrides
 from aegrad.data import load_dataset
-from aegrad.errors import UserError
 from aegrad.diagnose.findings import undertrained_finding
 from aegrad.doctor.candidates import REFINE_ROUNDS, candidates, combinations, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
 from aegrad.doctor.rank import (
     baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
 )
+from aegrad.errors import UserError
 from aegrad.run import Run
 from aegrad.study.runner import _pool, available_cores  # the study runner's pool
 
