@@ -187,8 +187,56 @@ ROUND3_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("random-adam-lr0.2-w64-lat8", RANDOM, {"data.dim": 36, "model.widths": [64], "model.latent": 8, "train.lr": 0.2,
                                             "train.batch_size": 20, "train.epochs": 6}),
 ]
-CORPORA = ("published", "fresh", "round3")  # --corpus: the 49 published cases, the fresh or the round-3 held-out set
-HELD_OUT_SETS = {"fresh": ("fresh held-out", FRESH_CASES), "round3": ("round-3 held-out", ROUND3_CASES)}
+
+
+# A fifth held-out set (rules section "2026-12-01, round 4", "round-4 held-out"): written and labelled by `measure`
+# (init="rule") and committed before the doctor's round-4 change (the learning-rate line search) and before aegrad
+# or the doctor ran on any of them; never used to set anything. Random-data cases keep latent >= data.dim (the
+# section's criterion: independent N(0,1) features cannot be coded in fewer numbers than there are features).
+ROUND4_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("digits-sigmoid-sgd-lr0.3-d4-w90", DIGITS, {"model.activation": "sigmoid", "model.init": "default",
+                                                 "model.depth": 4, "model.width": 90, "model.latent": 14,
+                                                 "train.optimizer": "sgd", "train.lr": 0.3, "train.batch_size": 56}),
+    ("digits-adam-lr0.5-w128-lat16", DIGITS, {"model.widths": [128], "model.latent": 16, "train.lr": 0.5,
+                                              "train.batch_size": 64}),
+    ("digits-tanh-momentum-lr0.8-d3", DIGITS, {"model.activation": "tanh", "model.init": "xavier_uniform",
+                                               "model.depth": 3, "model.width": 60, "model.latent": 18,
+                                               "train.optimizer": "momentum", "train.lr": 0.8}),
+    ("digits-sgd-lr3e-3-w180-90", DIGITS, {"model.widths": [180, 90], "model.latent": 22, "train.optimizer": "sgd",
+                                           "train.lr": 0.003, "train.batch_size": 20, "train.epochs": 5}),
+    ("digits-bias-2.5-momentum-d5", DIGITS, {"model.depth": 5, "model.width": 50, "model.bias_init": -2.5,
+                                             "model.latent": 10, "train.optimizer": "momentum", "train.lr": 0.02}),
+    ("fashion-sigmoid-adam-lr3e-5-w240", FASHION, {"model.activation": "sigmoid", "model.init": "xavier_normal",
+                                                   "model.widths": [240, 60], "model.latent": 20, "train.lr": 3e-5,
+                                                   "train.batch_size": 80}),
+    ("fashion-nesterov-lr0.8-w256", FASHION, {"model.widths": [256], "model.latent": 36, "train.optimizer": "nesterov",
+                                              "train.lr": 0.8, "train.batch_size": 100}),
+    ("fashion-tanh-default-sgd-d3", FASHION, {"model.activation": "tanh", "model.init": "default", "model.depth": 3,
+                                              "model.width": 100, "model.latent": 24, "train.optimizer": "sgd",
+                                              "train.lr": 0.02, "train.batch_size": 64, "train.epochs": 3}),
+    ("random-sgd-lr3e-3-w48-lat24", RANDOM, {"data.dim": 20, "model.widths": [48], "model.latent": 24,
+                                             "train.optimizer": "sgd", "train.lr": 0.003, "train.batch_size": 25}),
+    ("random-leaky-adam-lr0.5-w72", RANDOM, {"data.dim": 12, "model.activation": "leaky_relu",
+                                             "model.init": "kaiming_normal", "model.widths": [72], "model.latent": 16,
+                                             "train.lr": 0.5, "train.batch_size": 40}),
+    ("random-sigmoid-momentum-d3-w40", RANDOM, {"data.dim": 10, "model.activation": "sigmoid",
+                                                "model.init": "xavier_uniform", "model.depth": 3, "model.width": 40,
+                                                "model.latent": 12, "train.optimizer": "momentum", "train.lr": 0.05}),
+    # kinds expected to train
+    ("digits-adam-lr5e-3-w128-64-b40", DIGITS, {"model.widths": [128, 64], "model.latent": 20, "train.lr": 0.005,
+                                                "train.batch_size": 40}),
+    ("fashion-leaky-adam-w200-lat48", FASHION, {"model.activation": "leaky_relu", "model.init": "kaiming_uniform",
+                                                "model.widths": [200], "model.latent": 48, "train.batch_size": 100,
+                                                "train.epochs": 3}),
+    ("random-adam-lr3e-3-w100-lat28", RANDOM, {"data.dim": 24, "model.widths": [100], "model.latent": 28,
+                                               "train.lr": 0.003, "train.batch_size": 50, "train.epochs": 12}),
+    ("digits-nesterov-lr0.1-w160-lat32", DIGITS, {"model.widths": [160], "model.latent": 32,
+                                                  "train.optimizer": "nesterov", "train.lr": 0.1,
+                                                  "train.batch_size": 36, "train.epochs": 10}),
+]
+CORPORA = ("published", "fresh", "round3", "round4")  # --corpus: the 49 published cases, or a later held-out set
+HELD_OUT_SETS = {"fresh": ("fresh held-out", FRESH_CASES), "round3": ("round-3 held-out", ROUND3_CASES),
+                 "round4": ("round-4 held-out", ROUND4_CASES)}
 
 
 def corpus_cases(corpus: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -661,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
     p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default: the doctor's own)")
     p.add_argument("--corpus", choices=CORPORA, default="published", help="the 49 published cases (tuning, held-out, "
-                   "new held-out), the fresh or the round-3 held-out set (default --out "
+                   "new held-out), or a later held-out set (fresh, round3, round4) (default --out "
                    "benchmarks/results/doctor_corpus_<corpus>.json)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/doctor_corpus.json, "
                    "or doctor_corpus_<corpus>.json with --corpus fresh / round3)")
