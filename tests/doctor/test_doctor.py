@@ -292,6 +292,29 @@ def test_doctor_keeps_a_healthy_config_when_the_gain_is_within_the_seed_spread(m
     assert res.winner is None and res.patch == {} and "no change" in res.verdict
 
 
+@pytest.mark.parametrize("at_081, steps", [(0.25, 3), (0.15, 4)])
+def test_the_line_search_follows_the_rate_that_improves(monkeypatch, at_081, steps):
+    # zero_bias is the only remedy that helps (0.6 at lr 0.01); each lr x3 on top of it improves the score
+    # (0.45, 0.30, 0.20) until lr 0.81: worse (0.25: the winner is the third step) or better again (0.15: the
+    # fourth, where LINE_STEPS stops the search); the same at both seeds
+    by_lr = {0.0033: 1.0, 0.01: 0.6, 0.03: 0.45, 0.09: 0.30, 0.27: 0.20, 0.81: at_081, 2.43: 0.01}
+
+    def scores(cfg):
+        zero = cfg["model"]["bias_init"] == 0.0 and cfg["train"]["optimizer"] == "sgd"
+        return by_lr[round(cfg["train"]["lr"], 4)] if zero else 1.0
+
+    _fake_probes(monkeypatch, scores)
+    res = aegrad.doctor(_digits(**{"train.optimizer": "sgd", "train.lr": 0.01, "model.bias_init": -3.0}),
+                        budget=30, jobs=1, probe_epochs=1)
+    line = [p for p in res.probes if p.source == "refine"]
+    lrs = sorted(round(p.patch["train.lr"], 4) for p in line)
+    assert lrs == [0.0033, 0.03, 0.09, 0.27, 0.81]  # ÷3 once, then x3 four times; never 2.43 (the cap)
+    assert res.winner is not None and res.patch == {"model.bias_init": 0.0, "train.lr": [0.27, 0.81][steps - 3]}
+    assert res.winner.name == "zero_bias" + " +lr*3" * steps
+    assert res.winner.test_over_trivial == [0.20, 0.15][steps - 3]
+    assert [p.name for p in res.confirms] == [f"{res.winner.name} (seed + 1)"]
+
+
 def test_cli_refuses_a_bad_budget_in_one_line():
     out = run_cli("doctor", "--budget", "0")
     assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr

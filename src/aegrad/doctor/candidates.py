@@ -18,9 +18,11 @@ LR_FACTORS_FIRST = (0.1, 10.0)
 LR_FACTORS_LATER = (1 / 3, 3.0)
 # Adam's usual learning rate (Kingma & Ba 2015; PyTorch's default).
 USUAL_ADAM_LR = 1e-3
-# Learning-rate factors tried on top of the best candidate, and how many such rounds at most.
+# Learning-rate factors tried on top of the best candidate (the first step of the line search probes both).
 REFINE_FACTORS = (1 / 3, 3.0)
-REFINE_ROUNDS = 2
+# The line search's steps at most: the first probes both factors, each later one only the factor that improved
+# (x3 x3 x3 x3: up to 81x the best candidate's rate) while each step beats the last by the margin.
+LINE_STEPS = 4
 # At most this many pairs (the best candidate with another finding's remedy) are probed.
 COMBINE_MAX = 6
 
@@ -52,12 +54,13 @@ def _usual_lr(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
     return []
 
 
-def lr_refinements(cfg: Config, name: str, patch: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The best candidate so far with its learning rate x/÷ 3: the standard lr moves, on top of a remedy
-    (a remedy that fixes the cause often leaves a rate tuned for the broken config)."""
+def lr_refinements(cfg: Config, name: str, patch: dict[str, Any],
+                   factors: tuple[float, ...] = REFINE_FACTORS) -> list[tuple[str, str, dict[str, Any]]]:
+    """The best candidate so far with its learning rate times each of `factors` (default x/÷ 3): the standard lr
+    moves, on top of a remedy (a remedy that fixes the cause often leaves a rate tuned for the broken config)."""
     lr = float(patch.get("train.lr", cfg.train.lr))
     out = []
-    for factor in REFINE_FACTORS:
+    for factor in factors:
         out.append((f"{name} +{_lr_name(factor)}", "refine", {**patch, "train.lr": float(f"{lr * factor:.3g}")}))
     return out
 

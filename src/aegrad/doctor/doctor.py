@@ -5,7 +5,8 @@ run first, side by side; their diagnosis names remedies; candidates (candidates.
 probed in parallel processes, most promising first, each started only while the budget allows one
 more probe (a probe's time is measured on the probes run so far, a process's first one — which pays
 the imports — apart), so the answer comes within the budget plus one probe; then the best candidate is
-joined with the other findings' remedies, and its learning rate refined (x/÷ 3, up to REFINE_ROUNDS rounds);
+joined with the other findings' remedies, and its learning rate refined by a line search (x3 and ÷3, then on
+in the direction that improved while each step beats the last by the margin, at most LINE_STEPS steps);
 last, the contenders (best first, at most CONFIRM_MAX) are rerun with the repeat's seed until one beats the
 baseline in both seeds (rank.confirmed): that one wins, and without one the verdict is "no change". A probe's
 length is set in batches by the config (probes.default_probe_epochs), so a loaded machine probes fewer
@@ -30,7 +31,7 @@ import torch
 from aegrad.config import Config, with_overrides
 from aegrad.data import load_dataset
 from aegrad.diagnose.findings import undertrained_finding
-from aegrad.doctor.candidates import REFINE_ROUNDS, candidates, combinations, lr_refinements, unique
+from aegrad.doctor.candidates import LINE_STEPS, REFINE_FACTORS, candidates, combinations, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
 from aegrad.doctor.rank import (
     baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
@@ -209,14 +210,35 @@ def _refine(
     queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, combinations((best.name, best.patch), others), seen)]
     more, skipped = _probe_candidates(probes, queue, jobs, deadline)
     best = pick_winner(best, rank(more), scaled(margin_, baseline, best.test_over_trivial)) or best
-    for _ in range(REFINE_ROUNDS):
-        if best is None:
-            break
-        queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, lr_refinements(cfg, best.name, best.patch), seen)]
+    got, left = _line_search(probes, cfg, baseline, best, margin_, seen, jobs, deadline)
+    return more + got, skipped + left
+
+
+def _lr(cfg: Config, p: ProbeResult) -> float:
+    return float(p.patch.get("train.lr", cfg.train.lr))
+
+
+def _line_search(
+    probes: _Probes, cfg: Config, baseline: ProbeResult, best: ProbeResult, margin_: float,
+    seen: list[dict[str, Any]], jobs: int, deadline: float,
+) -> tuple[list[ProbeResult], list[ProbeResult]]:
+    """(tried, skipped): the best candidate's learning rate as a line search: the first step probes x3 and ÷3,
+    each later one x3 again in the direction that improved (÷3 likewise), while a step beats the last by the
+    margin (scaled to its score) and the budget allows one more probe; at most LINE_STEPS steps."""
+    tried: list[ProbeResult] = []
+    skipped: list[ProbeResult] = []
+    factors = REFINE_FACTORS
+    for _ in range(LINE_STEPS):
+        queue = [ProbeResult(n, p, source=s)
+                 for n, s, p in unique(cfg, lr_refinements(cfg, best.name, best.patch, factors), seen)]
         got, left = _probe_candidates(probes, queue, jobs, deadline)
-        more, skipped = more + got, skipped + left
-        best = pick_winner(best, rank(got), scaled(margin_, baseline, best.test_over_trivial))
-    return more, skipped
+        tried, skipped = tried + got, skipped + left
+        step = pick_winner(best, rank(got), scaled(margin_, baseline, best.test_over_trivial))
+        if step is None:
+            break
+        factors = (3.0,) if _lr(cfg, step) > _lr(cfg, best) else (1 / 3,)
+        best = step
+    return tried, skipped
 
 
 def _confirm(
