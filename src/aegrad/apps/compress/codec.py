@@ -158,6 +158,11 @@ class ImageCodec:
 
     def decompress(self, data: bytes, where: str = "file") -> list[np.ndarray]:
         """The uint8 images (C, H, W) of a file written by ``compress`` with this model."""
+        shapes, latents = self.decode_symbols(data, where)
+        return self.synthesize(latents, shapes)
+
+    def decode_symbols(self, data: bytes, where: str = "file") -> tuple[list[tuple[int, int]], list[np.ndarray]]:
+        """(image sizes, integer latents as ``latents`` gives them) of a file written by ``compress``."""
         header, words = unpack(data, self.hash, where)
         lat_shapes = [self._prior_shape(s) for s in header.shapes]
         dec = constriction.stream.queue.RangeDecoder(words)
@@ -172,7 +177,7 @@ class ImageCodec:
             latents = decode_indexed(dec, y_idx, self.tables, self._coders)
         except (ValueError, RuntimeError, AssertionError, OverflowError) as err:  # a stream CRC32 did not catch
             raise UserError(f"{where}: the coded stream does not decode ({err})") from None
-        return self.synthesize(latents, header.shapes)
+        return header.shapes, latents
 
 
 def encode_indexed(enc: constriction.stream.queue.RangeEncoder, symbols: Sequence[np.ndarray],

@@ -1,6 +1,6 @@
 """The ``.aeg`` container: header, one range-coded stream, CRC32. Pure bytes in, bytes out.
 
-Layout (version 1), every integer a LEB128 varint unless sized:
+Layout (version 2), every integer a LEB128 varint unless sized:
 
     magic     3 bytes  b"AEG"
     version   1 byte   FORMAT_VERSION
@@ -26,7 +26,7 @@ import numpy as np
 from aegrad.errors import UserError
 
 MAGIC = b"AEG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the hyperprior's table indexes come from float64 h_s (hyper.py); 1 was float32
 HASH_BYTES = 4
 MAX_SIDE = 1 << 16  # refuse headers that would make us allocate absurd images
 MAX_PIXELS = 1 << 31
@@ -84,7 +84,10 @@ def unpack(data: bytes, expected_hash: bytes, where: str = "file") -> tuple[Head
         raise UserError(f"{where} is truncated ({len(data)} bytes)")
     version = data[len(MAGIC)]
     if version != FORMAT_VERSION:
-        raise UserError(f"{where} has format version {version}; this aegrad reads version {FORMAT_VERSION}")
+        raise UserError(
+            f"{where} has format version {version}; this aegrad reads version {FORMAT_VERSION} "
+            "(compress the images again with this aegrad)"
+        )
     body, crc = data[:-4], int.from_bytes(data[-4:], "big")
     if zlib.crc32(body) != crc:
         raise UserError(f"{where} is corrupted or truncated (CRC32 mismatch)")

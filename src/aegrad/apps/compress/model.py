@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aegrad.apps.compress.entropy import FactorizedPrior, Tables, build_tables
-from aegrad.apps.compress.hyper import ScaleHyperprior, gaussian_likelihood, gaussian_tables, scale_indexes
+from aegrad.apps.compress.hyper import ScaleHyperprior, gaussian_likelihood, gaussian_tables
 from aegrad.config import Config, ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder, register_model
@@ -157,18 +157,23 @@ class HyperCodec(Codec):
         super().__init__(encoder, decoder, prior, sample_shape, stages)
         self.hyper = hyper
 
-    def quantize_y(self, y: Tensor, scales: Tensor) -> Tensor:
-        """Training: y + U(-1/2, 1/2). Eval: round, clamped into the table of each element's coded scale."""
+    def quantize_y(self, y: Tensor, z_hat: Tensor) -> Tensor:
+        """Training: y + U(-1/2, 1/2). Eval: round, clamped into the table the coder uses for each element."""
         if self.training:
             return y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        half = torch.as_tensor(-gaussian_tables().lo, dtype=y.dtype, device=y.device)[scale_indexes(scales)]
+        return self.round_y(y, self.y_index(z_hat, y.shape[-2:]))
+
+    @staticmethod
+    def round_y(y: Tensor, index: Tensor) -> Tensor:
+        """round(y), clamped into the support of each element's table `index`."""
+        half = torch.as_tensor(-gaussian_tables().lo, dtype=y.dtype, device=y.device)[index]
         return torch.maximum(torch.minimum(torch.round(y), half), -half)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         y = self.encode(x)
         z_hat = self.quantize(self.hyper.analyse(y))
         scales = self.hyper.scales(z_hat, y.shape[-2:])
-        y_hat = self.quantize_y(y, scales)
+        y_hat = self.quantize_y(y, z_hat)
         lik = torch.cat([gaussian_likelihood(y_hat, scales).flatten(1), self.prior(z_hat).flatten(1)], dim=1)
         return {"x_hat": self.decode(y_hat, x.shape[-2:]), "z": y, "y_hat": y_hat, "z_hat": z_hat,
                 "scales": scales, "likelihoods": lik}
@@ -177,12 +182,12 @@ class HyperCodec(Codec):
         """Eval: integer ``y`` with its scale-table ``y_index``, integer side information ``z`` with ``z_index``."""
         y = self.encode(x)
         z = self.quantize(self.hyper.analyse(y))
-        return {"y": self.quantize_y(y, self.hyper.scales(z, y.shape[-2:])), "y_index": self.y_index(z, y.shape[-2:]),
-                "z": z, "z_index": self.channel_index(z)}
+        index = self.y_index(z, y.shape[-2:])
+        return {"y": self.round_y(y, index), "y_index": index, "z": z, "z_index": self.channel_index(z)}
 
     def y_index(self, z_hat: Tensor, size: tuple[int, int]) -> Tensor:
-        """The scale table of every element of y, from the decoded side information alone."""
-        return scale_indexes(self.hyper.scales(z_hat, size))
+        """The scale table of every element of y, from the decoded side information alone (float64: hyper.py)."""
+        return self.hyper.table_indexes(z_hat, size)
 
     def hyper_side(self, size: tuple[int, int]) -> tuple[int, int]:
         """z's (h, w) for a latent y of (h, w)."""
