@@ -33,7 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.compress.entropy import LIKELIHOOD_BOUND, PRECISION, TAIL_MASS, Tables, quantize_pmf
+from aegrad.apps.compress.entropy import (
+    LIKELIHOOD_BOUND,
+    PRECISION,
+    TAIL_MASS,
+    Tables,
+    quantize_pmf,
+)
 
 SCALE_MIN = 0.11  # smallest coded scale (CompressAI's bound): a latent that is always 0 costs ~0 bits, never log(0)
 SCALE_MAX = 256.0  # largest coded scale: latents of an 8-bit image's transform stay far below

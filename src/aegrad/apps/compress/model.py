@@ -28,7 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aegrad.apps.compress.entropy import FactorizedPrior, Tables, build_tables
-from aegrad.apps.compress.hyper import ScaleHyperprior, gaussian_likelihood, gaussian_tables
+from aegrad.apps.compress.hyper import (
+    ScaleHyperprior,
+    gaussian_likelihood,
+    gaussian_tables,
+)
 from aegrad.config import Config, ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder, register_model
