@@ -269,6 +269,16 @@ def _confirm(
     return order[0], reruns
 
 
+def _check_args(budget: float, jobs: int | None, probe_epochs: int | None) -> None:
+    """One line for a budget, job count or probe length that cannot be."""
+    if budget <= 0:
+        raise UserError(f"--budget must be positive seconds, got {budget}")
+    if jobs is not None and jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if probe_epochs is not None and probe_epochs < 1:
+        raise UserError(f"--probe-epochs must be at least 1, got {probe_epochs}")
+
+
 def doctor(
     cfg: Config,
     budget: float = 120.0,
@@ -286,12 +296,7 @@ def doctor(
     probes.PROBE_MAX_BATCHES batches: fixed by the config, not by the machine's speed); out: keep the probe
     folders (and the applied run, in out/run) there instead of a temporary folder.
     """
-    if budget <= 0:
-        raise UserError(f"--budget must be positive seconds, got {budget}")
-    if jobs is not None and jobs < 1:
-        raise UserError(f"--jobs must be at least 1, got {jobs}")
-    if probe_epochs is not None and probe_epochs < 1:
-        raise UserError(f"--probe-epochs must be at least 1, got {probe_epochs}")
+    _check_args(budget, jobs, probe_epochs)
     t0 = time.perf_counter()
     progress = progress or (lambda _p: None)
     cores = available_cores()
