@@ -37,6 +37,23 @@ def probe(name, ratio, patch=None, findings=()):
 
 
 # -- ranking and verdict (pure) ----------------------------------------------------------------------
+def test_verdict_says_when_the_winner_does_not_train_yet():
+    """A winner that only brings a diverging run down to the trivial predictor is named, but not as a fix."""
+    from aegrad.config import load_config
+    from aegrad.doctor.doctor import DoctorResult
+
+    def result(winner):
+        return DoctorResult(config=load_config(preset="digits-mlp"), baseline=probe("baseline", 1.94), repeat=None,
+                            noise=None, kind="failing", margin=0.1, probes=[winner], skipped=[], confirms=[],
+                            winner=winner, findings={}, probe_epochs=1, wall_s=1.0, budget_s=10.0)
+
+    short = result(probe("adam", 1.005, {"train.optimizer": "adam"}))
+    assert short.verdict.startswith("use adam (the best found; it does not train yet: 1x trivial")
+    assert short.patch == {"train.optimizer": "adam"}  # still the best patch found
+    assert result(probe("adam", 0.3, {"train.optimizer": "adam"})).verdict == "use adam"
+    assert "does not train yet" in result(probe("lr/3", 0.5)).verdict  # the line: trains means below 0.5x
+
+
 
 
 def test_noise_and_margin_values():

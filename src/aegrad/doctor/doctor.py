@@ -30,7 +30,7 @@ import torch
 
 from aegrad.config import Config, with_overrides
 from aegrad.data import load_dataset
-from aegrad.diagnose.findings import undertrained_finding
+from aegrad.diagnose.findings import TRAINED_RATIO, undertrained_finding
 from aegrad.doctor.candidates import LINE_STEPS, REFINE_FACTORS, candidates, combinations, lr_refinements, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
 from aegrad.doctor.rank import (
@@ -84,6 +84,10 @@ class DoctorResult:
     def verdict(self) -> str:
         if self.winner is None:
             return "no change: no remedy beats the configuration by more than the probe-to-probe noise in both seeds"
+        r = self.winner.test_over_trivial
+        if r >= TRAINED_RATIO:  # better than the configuration, but not yet a run that trains
+            return (f"use {self.winner.name} (the best found; it does not train yet: {r:.3g}x trivial, "
+                    f"where a run that trains ends below {TRAINED_RATIO:g}x)")
         return f"use {self.winner.name}"
 
     def to_dict(self) -> dict[str, Any]:
