@@ -283,6 +283,16 @@ def _check_args(budget: float, jobs: int | None, probe_epochs: int | None) -> No
         raise UserError(f"--probe-epochs must be at least 1, got {probe_epochs}")
 
 
+def _add_undertrained(findings: dict[str, Any], baseline: ProbeResult, ranked: list[ProbeResult], margin_: float,
+                      epochs: int) -> None:
+    """Add "undertrained" to the baseline's findings when a probe of the same architecture showed it can do much better."""
+    shown = undertrained_evidence(baseline, ranked, margin_)
+    if shown is not None:
+        findings["findings"].append(undertrained_finding(
+            baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs))
+        findings["healthy"] = False
+
+
 def doctor(
     cfg: Config,
     budget: float = 120.0,
@@ -330,11 +340,7 @@ def doctor(
                                     deadline)
     finally:
         probes.close()
-    shown = undertrained_evidence(baseline, ranked, margin_)
-    if shown is not None:
-        findings["findings"].append(undertrained_finding(
-            baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs))
-        findings["healthy"] = False
+    _add_undertrained(findings, baseline, ranked, margin_, epochs)
     result = DoctorResult(
         config=cfg, baseline=baseline, repeat=repeat, noise=noise_, kind=kind, margin=margin_, probes=ranked,
         skipped=[(p.name, p.patch) for p in skipped], confirms=confirms, winner=winner, findings=findings,
