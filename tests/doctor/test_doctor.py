@@ -13,7 +13,7 @@ from conftest import run_cli
 import aegrad
 from aegrad.diagnose import diagnose
 from aegrad.doctor import rank as ranking
-from aegrad.doctor.candidates import candidates, lr_refinements, unique
+from aegrad.doctor.candidates import LONGER, candidates, longer, lr_refinements, not_trained_yet, unique
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config
 from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
 from aegrad.study.runner import execute_trial
@@ -168,6 +168,26 @@ def test_lr_refinements_multiply_the_best_patchs_rate_and_skip_seen_configs():
     # lr*10 refined by /3 is lr*3.33 (new); lr*3 refined by *3 is lr*9 (new); lr/3 refined by *3 is the config itself
     again = unique(cfg, lr_refinements(cfg, "lr/3", {"train.lr": 0.00333}), seen)
     assert [n for n, _, _ in again] == ["lr/3 +lr/3"]
+
+
+def test_a_best_that_does_not_train_yet_is_joined_with_adam_and_the_other_contenders():
+    cfg = aegrad.load_config(overrides={"train.optimizer": "sgd", "train.lr": 0.01, "model.bias_init": -2.0})
+    best = ("vanishing_gradient:residual", {"model.residual": True, "train.lr": 0.09})
+    others = [("zero_bias", "standard", {"model.bias_init": 0.0}), ("lr*3", "standard", {"train.lr": 0.03}),
+              ("dead_units:leaky_relu", "finding:dead_units", {"model.activation": "leaky_relu"})]
+    got = not_trained_yet(cfg, best, others)
+    assert got == [
+        ("vanishing_gradient:residual & adam", "combine",
+         {"model.residual": True, "train.optimizer": "adam", "train.lr": 0.001}),
+        ("vanishing_gradient:residual & zero_bias", "combine",  # a standard remedy joins too (not only findings')
+         {"model.residual": True, "train.lr": 0.09, "model.bias_init": 0.0}),
+        ("vanishing_gradient:residual & dead_units:leaky_relu", "combine",
+         {"model.residual": True, "train.lr": 0.09, "model.activation": "leaky_relu"}),
+    ]  # lr*3 touches the best's own key: not joined
+    adam = aegrad.load_config(overrides={"train.lr": 0.01})
+    assert [n for n, _, _ in not_trained_yet(adam, ("zero_bias", {"model.bias_init": 0.0}), [])] == []
+    assert longer(cfg, "zero_bias", {"model.bias_init": 0.0}) == (
+        f"zero_bias +epochs*{LONGER}", "longer", {"model.bias_init": 0.0, "train.epochs": cfg.train.epochs * LONGER})
 
 
 def test_probes_use_no_more_threads_than_the_caller(tmp_path, monkeypatch):
@@ -330,6 +350,30 @@ def test_the_line_search_follows_the_rate_that_improves(monkeypatch, at_081, ste
     assert res.winner.name == "zero_bias" + " +lr*3" * steps
     assert res.winner.test_over_trivial == [0.20, 0.15][steps - 3]
     assert [p.name for p in res.confirms] == [f"{res.winner.name} (seed + 1)"]
+    assert all(p.length == 1 for p in res.probes)  # a best that trains is never probed longer
+
+
+def test_a_fix_that_is_still_short_gets_adam_then_a_longer_run(monkeypatch):
+    # zero_bias is the cause's remedy but SGD ends at 0.62 (no lr helps); Adam on top of it 0.55; the longest probes
+    # (LONGER x the epochs) of the best train (0.30 / 0.33): the winner is the longer run, probed and confirmed long
+    epochs = []
+
+    def scores(cfg):
+        epochs.append(cfg["train"]["epochs"])
+        if cfg["model"]["bias_init"] != 0.0:
+            return 1.0
+        if cfg["train"]["optimizer"] == "adam":
+            return (0.30 if cfg["seed"] == 0 else 0.33) if cfg["train"]["epochs"] == LONGER else 0.55
+        return 0.62
+
+    _fake_probes(monkeypatch, scores)
+    cfg = _digits(**{"train.optimizer": "sgd", "train.lr": 0.01, "model.bias_init": -3.0})
+    res = aegrad.doctor(cfg, budget=30, jobs=1, probe_epochs=1)
+    assert res.winner is not None and res.winner.name == f"zero_bias & adam +epochs*{LONGER}", res.to_dict()
+    assert res.patch == {"model.bias_init": 0.0, "train.optimizer": "adam", "train.lr": 0.001, "train.epochs": 24}
+    assert res.winner.length == LONGER and res.confirms[0].length == LONGER
+    assert epochs.count(LONGER) == 2 and set(epochs) == {1, LONGER}  # the long probe and its confirmation only
+    assert "does not train yet" not in res.verdict
 
 
 def test_cli_refuses_a_bad_budget_in_one_line():

@@ -25,6 +25,9 @@ REFINE_FACTORS = (1 / 3, 3.0)
 LINE_STEPS = 4
 # At most this many pairs (the best candidate with another finding's remedy) are probed.
 COMBINE_MAX = 6
+# A best candidate that does not train yet (at or above findings.TRAINED_RATIO x trivial) is probed last with this many
+# times the run's epochs: a run whose cause is fixed may still be too short for its architecture.
+LONGER = 3
 
 
 def _lr_name(factor: float) -> str:
@@ -76,6 +79,27 @@ def combinations(best: tuple[str, dict[str, Any]], others: list[tuple[str, str, 
         if source.startswith("finding:") and not set(extra) & set(patch):
             out.append((f"{name} & {other}", "combine", {**patch, **extra}))
     return out[:COMBINE_MAX]
+
+
+def not_trained_yet(cfg: Config, best: tuple[str, dict[str, Any]],
+                    others: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """For a best candidate that does not train yet: it with Adam at its usual rate (when it uses another optimizer),
+    then joined with each other contender (`others`, best first, any source) that touches other keys. A remedy for
+    the cause (zero bias, the standard init scale) leaves an optimizer that was slow for the broken config, and a
+    standard improvement (zero_bias) can add to a structural one (residual + norm) the findings named."""
+    name, patch = best
+    out = []
+    if patch.get("train.optimizer", cfg.train.optimizer) not in ("adam", "adamw"):
+        out.append((f"{name} & adam", "combine", {**patch, "train.optimizer": "adam", "train.lr": USUAL_ADAM_LR}))
+    for other, _source, extra in others:
+        if not set(extra) & set(patch):
+            out.append((f"{name} & {other}", "combine", {**patch, **extra}))
+    return out[:COMBINE_MAX]
+
+
+def longer(cfg: Config, name: str, patch: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The candidate with LONGER x the run's epochs (its probe is LONGER x as long as the others)."""
+    return f"{name} +epochs*{LONGER}", "longer", {**patch, "train.epochs": cfg.train.epochs * LONGER}
 
 
 def _same_lr(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ more probe (a probe's time is measured on the probes run so far, a process's fir
 the imports — apart), so the answer comes within the budget plus one probe; then the best candidate is
 joined with the other findings' remedies, and its learning rate refined by a line search (x3 and ÷3, then on
 in the direction that improved while each step beats the last by the margin, at most LINE_STEPS steps);
+when the best still does not train (at or above TRAINED_RATIO x trivial), it is joined with Adam and with the
+other contenders (its rate line-searched again if one is better), and the best is then probed LONGER x as long;
 last, the contenders (best first, at most CONFIRM_MAX) are rerun with the repeat's seed until one beats the
 baseline in both seeds (rank.confirmed): that one wins, and without one the verdict is "no change". A probe's
 length is set in batches by the config (probes.default_probe_epochs), so a loaded machine probes fewer
@@ -31,7 +33,9 @@ import torch
 from aegrad.config import Config, with_overrides
 from aegrad.data import load_dataset
 from aegrad.diagnose.findings import TRAINED_RATIO, undertrained_finding
-from aegrad.doctor.candidates import LINE_STEPS, REFINE_FACTORS, candidates, combinations, lr_refinements, unique
+from aegrad.doctor.candidates import (
+    LINE_STEPS, LONGER, REFINE_FACTORS, candidates, combinations, longer, lr_refinements, not_trained_yet, unique,
+)
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
 from aegrad.doctor.rank import (
     baseline_kind, confirmed, contenders, margin, noise, pick_winner, rank, scaled, undertrained_evidence,
@@ -120,7 +124,7 @@ class _Probes:
         self.count += 1
         run_dir = self.root / f"{self.count:02d}-{re.sub(r'[^A-Za-z0-9_.]+', '-', result.name)}"
         try:
-            cfg = probe_config(self.cfg, result.patch, self.epochs, seed)
+            cfg = probe_config(self.cfg, result.patch, self.epochs * result.length, seed)
         except UserError as err:
             result.status, result.error = "failed", str(err)
             self.durations.append(0.0)
@@ -188,7 +192,7 @@ def _probe_candidates(
     skipped: list[ProbeResult] = []
     while queue or probes.running:
         while queue and len(probes.running) < jobs:
-            if time.perf_counter() + probes.estimate() > deadline:
+            if time.perf_counter() + probes.estimate() * queue[0].length > deadline:
                 skipped.extend(queue)
                 queue.clear()
                 break
@@ -216,6 +220,34 @@ def _refine(
     best = pick_winner(best, rank(more), scaled(margin_, baseline, best.test_over_trivial)) or best
     got, left = _line_search(probes, cfg, baseline, best, margin_, seen, jobs, deadline)
     return more + got, skipped + left
+
+
+def _not_trained_yet(
+    probes: _Probes, cfg: Config, baseline: ProbeResult, tried: list[ProbeResult], margin_: float,
+    seen: list[dict[str, Any]], jobs: int, deadline: float,
+) -> tuple[list[ProbeResult], list[ProbeResult]]:
+    """(tried, skipped): when the best candidate so far does not train yet (at or above TRAINED_RATIO), it with Adam and
+    joined with the other contenders (candidates.not_trained_yet), the learning rate of a better one line-searched;
+    then, if the best still does not train, the best with LONGER x the epochs (one probe LONGER x as long)."""
+    ranked = rank(tried)
+    best = pick_winner(baseline, ranked, margin_)
+    if best is None or best.test_over_trivial < TRAINED_RATIO:
+        return [], []
+    others = [(p.name, p.source, p.patch) for p in contenders(baseline, ranked, margin_) if p is not best]
+    joined = not_trained_yet(cfg, (best.name, best.patch), others)
+    queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, joined, seen)]
+    got, skipped = _probe_candidates(probes, queue, jobs, deadline)
+    step = pick_winner(best, rank(got), scaled(margin_, baseline, best.test_over_trivial))
+    if step is not None:
+        more, left = _line_search(probes, cfg, baseline, step, margin_, seen, jobs, deadline)
+        got, skipped = got + more, skipped + left
+    best = pick_winner(baseline, rank(tried + got), margin_) or best
+    if best.test_over_trivial >= TRAINED_RATIO and best.length == 1:
+        queue = [ProbeResult(n, p, source=s, length=LONGER)
+                 for n, s, p in unique(cfg, [longer(cfg, best.name, best.patch)], seen)]
+        more, left = _probe_candidates(probes, queue, jobs, deadline)
+        got, skipped = got + more, skipped + left
+    return got, skipped
 
 
 def _lr(cfg: Config, p: ProbeResult) -> float:
@@ -256,10 +288,10 @@ def _confirm(
     reruns: list[ProbeResult] = []
     order = order[:CONFIRM_MAX]
     while order and repeat is not None and repeat.status == "ok":
-        if time.perf_counter() + (probes.estimate() if reruns else 0.0) > deadline:
+        if time.perf_counter() + (probes.estimate() * order[0].length if reruns else 0.0) > deadline:
             break
         batch, order = order[:jobs], order[jobs:]
-        round_ = [ProbeResult(f"{p.name} (seed + 1)", p.patch, source="confirm") for p in batch]
+        round_ = [ProbeResult(f"{p.name} (seed + 1)", p.patch, source="confirm", length=p.length) for p in batch]
         for r in round_:
             probes.submit(r, seed=cfg.seed + 1)
         while probes.running:
@@ -334,6 +366,8 @@ def doctor(
         kind = baseline_kind(baseline, repeat)
         margin_ = margin(baseline, noise_, kind)
         more, left = _refine(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
+        tried, skipped = tried + more, skipped + left
+        more, left = _not_trained_yet(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
         tried, skipped = tried + more, skipped + left
         ranked = rank(tried)
         winner, confirms = _confirm(probes, cfg, baseline, repeat, contenders(baseline, ranked, margin_), kind, jobs,

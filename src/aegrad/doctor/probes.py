@@ -43,6 +43,7 @@ class ProbeResult:
     wall_s: float = 0.0  # seconds the probe took, as seen by the doctor (queueing aside)
     error: str | None = None  # one line, when status is failed
     source: str = "standard"  # "finding:<kind>" for a remedy a finding named, else "standard"
+    length: int = 1  # the probe's epochs over the other probes' (candidates.LONGER for a longer run)
 
     @property
     def kinds(self) -> list[str]:
@@ -58,7 +59,7 @@ class ProbeResult:
         return {
             "name": self.name, "patch": self.patch, "status": self.status, "source": self.source,
             "test_over_trivial": ratio if math.isfinite(ratio) else None, "test_mse": self.test_mse,
-            "findings": self.kinds, "wall_s": round(self.wall_s, 2), "error": self.error,
+            "findings": self.kinds, "wall_s": round(self.wall_s, 2), "error": self.error, "length": self.length,
         }
 
 
