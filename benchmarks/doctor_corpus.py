@@ -535,7 +535,10 @@ def _rate(hits: list[bool]) -> str:
     return f"{sum(hits)}/{len(hits)} ({100 * sum(hits) / len(hits):.0f}%)" if hits else "—"
 
 
-def summarise(results: dict[str, dict[str, Any]], corpus: str = "published") -> list[str]:
+def summarise(results: dict[str, dict[str, Any]], corpus: str = "published",
+              reached: dict[str, Any] | None = None) -> list[str]:
+    """The table and each split's scores; with `reached` (name -> reach()), also the winner's fix rate over the failing
+    cases whose own architecture and length can fit (reach below 0.5 x trivial)."""
     lines = [f"{'case':<28} {'split':<12} {'label':<19} {'r(torch)':>8} {'r(aegrad)':>9}  findings -> first remedy r / "
              "doctor winner r"]
     cases = corpus_cases(corpus)
@@ -561,7 +564,37 @@ def summarise(results: dict[str, dict[str, Any]], corpus: str = "published") -> 
             f" | fix (b) doctor's winner {_rate([trains(c.get('winner_r')) for c in failing])}"
             f" | doctor 'no change' on healthy {_rate([c['winner'] is None for c in healthy])}"
         )
+        if reached:
+            fits = [c for c, n in cs if c in failing and trains((reached.get(n) or {}).get("r"))]
+            lines.append(f"{part}: failing cases their own architecture and length can fit (reach < 0.5): "
+                         f"{len(fits)}/{len(failing)} | fix (b) doctor's winner on them "
+                         f"{_rate([trains(c.get('winner_r')) for c in fits])}")
     return lines
+
+
+# -- what the case's own architecture reaches (rules section "round 5"): which failing cases a training fix can fit --
+
+REACH_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+def reach(cfg: Config) -> dict[str, Any]:
+    """The lowest test/trivial plain PyTorch (`measure`, nothing of aegrad's training) reaches with the case's
+    architecture, data, batch size and epochs: Adam at each of REACH_LRS, the init's standard scale and bias
+    (init_gain 1, bias_init unset); {"r": the lowest, "by_lr": lr -> r}."""
+    by_lr = {}
+    for lr in REACH_LRS:
+        patch = {"train.optimizer": "adam", "train.lr": lr, "model.init_gain": 1.0, "model.bias_init": None}
+        by_lr[f"{lr:g}"] = measure(with_overrides(cfg, patch))["r"]
+    return {"r": min((r for r in by_lr.values() if r is not None), default=None), "by_lr": by_lr}
+
+
+def _reach_file(corpus: str) -> Path:
+    return Path(f"benchmarks/results/doctor_corpus_{corpus}_reach.json")
+
+
+def _read_reach(corpus: str) -> dict[str, Any] | None:
+    f = _reach_file(corpus)
+    return json.loads(f.read_text()) if f.exists() else None
 
 
 # -- label noise across seeds (a post-hoc measurement: rules section of 2026-12-02; labels unchanged) --------
@@ -780,6 +813,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="ignore cached results in --out")
     p.add_argument("--labels", action="store_true", help="only the plain-PyTorch labels of the cases (no aegrad)")
     p.add_argument("--labels-out", metavar="JSON", help="with --labels: also write them (name -> split, label, r)")
+    p.add_argument("--reach", action="store_true", help="only what each case's own architecture and length reach "
+                   "in plain PyTorch (Adam at 6 rates, standard init scale; see reach), written to "
+                   "benchmarks/results/doctor_corpus_<corpus>_reach.json; the summaries then add the fix rate on the "
+                   "failing cases that can fit")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge shards' results into --out and print the summary")
     p.add_argument("--part", default="0/1", help="I/N: run every N-th case from the I-th (parallel shards)")
     p.add_argument("--label-seeds", help="comma-separated seeds: rerun the plain-PyTorch measurement of every case "
@@ -833,7 +870,15 @@ def main(argv: list[str] | None = None) -> int:
             results.update(json.loads(Path(f).read_text()))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=str))
-        print("\n".join(summarise(results, args.corpus)))
+        print("\n".join(summarise(results, args.corpus, _read_reach(args.corpus))))
+        return 0
+    if args.reach:
+        reached = {}
+        for name, _, base, over in corpus_cases(args.corpus):
+            if not only or name in only:
+                reached[name] = reach(case_config(base, over))
+                print(f"{name:<36} reach r={reached[name]['r']}", flush=True)
+        _reach_file(args.corpus).write_text(json.dumps(reached, indent=1))
         return 0
     if args.labels:
         labels = {}
@@ -861,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
               f"winner_r={c.get('winner_r')}", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1, default=str))
-    print("\n".join(summarise(results, args.corpus)))
+    print("\n".join(summarise(results, args.corpus, _read_reach(args.corpus))))
     return 0
 
 
