@@ -551,25 +551,43 @@ def summarise(results: dict[str, dict[str, Any]], corpus: str = "published",
                      f"{f(c['measure']['r']):>8} {f(c['aegrad_r']):>9}  {','.join(c['kinds']) or '—'} -> "
                      f"{f(c.get('first_r'))} / {c['winner'] or 'no change'} {f(c.get('winner_r'))}")
     for part in dict.fromkeys(sp for _, sp, _, _ in cases):
-        cs = [(results[n], n) for n, sp, _, _ in cases if n in results and sp == part]
-        failing = [c for c, _ in cs if c["label"] not in ("healthy", "ambiguous")]
-        healthy = [c for c, _ in cs if c["label"] == "healthy"]
-        trains = lambda x: x is not None and x < 0.5  # noqa: E731
-        lines.append(
-            f"{part}: {len(failing)} failing, {len(healthy)} healthy, "
-            f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous | recall {_rate([bool(c['kinds']) for c in failing])}"
-            f" | right kind {_rate([right_kind(c['label'], c['kinds'], c['measure']['nonfinite']) for c in failing])}"
-            f" | false alarms {_rate([bool(c['kinds']) for c in healthy])}"
-            f" | fix (a) first remedy {_rate([trains(c.get('first_r')) for c in failing])}"
-            f" | fix (b) doctor's winner {_rate([trains(c.get('winner_r')) for c in failing])}"
-            f" | doctor 'no change' on healthy {_rate([c['winner'] is None for c in healthy])}"
-        )
-        if reached:
-            fits = [c for c, n in cs if c in failing and trains((reached.get(n) or {}).get("r"))]
-            lines.append(f"{part}: failing cases their own architecture and length can fit (reach < 0.5): "
-                         f"{len(fits)}/{len(failing)} | fix (b) doctor's winner on them "
-                         f"{_rate([trains(c.get('winner_r')) for c in fits])}")
+        lines += split_scores(part, [(results[n], n) for n, sp, _, _ in cases if n in results and sp == part], reached)
     return lines
+
+
+def split_scores(part: str, cs: list[tuple[dict[str, Any], str]], reached: dict[str, Any] | None = None) -> list[str]:
+    """One split's scores (`cs`: (case result, name)): recall, right kind, false alarms, both fix rates, "no change";
+    with `reached`, the winner's fix rate on the failing cases their own architecture and length can fit."""
+    lines = []
+    failing = [c for c, _ in cs if c["label"] not in ("healthy", "ambiguous")]
+    healthy = [c for c, _ in cs if c["label"] == "healthy"]
+    trains = lambda x: x is not None and x < 0.5  # noqa: E731
+    lines.append(
+        f"{part}: {len(failing)} failing, {len(healthy)} healthy, "
+        f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous | recall {_rate([bool(c['kinds']) for c in failing])}"
+        f" | right kind {_rate([right_kind(c['label'], c['kinds'], c['measure']['nonfinite']) for c in failing])}"
+        f" | false alarms {_rate([bool(c['kinds']) for c in healthy])}"
+        f" | fix (a) first remedy {_rate([trains(c.get('first_r')) for c in failing])}"
+        f" | fix (b) doctor's winner {_rate([trains(c.get('winner_r')) for c in failing])}"
+        f" | doctor 'no change' on healthy {_rate([c['winner'] is None for c in healthy])}"
+    )
+    if reached:
+        fits = [c for c, n in cs if label_class(c["label"]) == "failing" and trains((reached.get(n) or {}).get("r"))]
+        lines.append(f"{part}: failing cases their own architecture and length can fit (reach < 0.5): "
+                     f"{len(fits)}/{len(failing)} | fix (b) doctor's winner on them "
+                     f"{_rate([trains(c.get('winner_r')) for c in fits])}")
+    return lines
+
+
+def pool(files: list[Path]) -> list[str]:
+    """The scores over every case of several results files at once (each file's reach file, when there is one)."""
+    results: dict[str, Any] = {}
+    reached: dict[str, Any] = {}
+    for f in files:
+        results.update(json.loads(Path(f).read_text()))
+    for corpus in CORPORA:
+        reached.update(_read_reach(corpus) or {})
+    return split_scores(f"all {len(results)} cases", [(c, n) for n, c in results.items()], reached)
 
 
 # -- what the case's own architecture reaches (rules section "round 5"): which failing cases a training fix can fit --
@@ -818,6 +836,8 @@ def main(argv: list[str] | None = None) -> int:
                    "benchmarks/results/doctor_corpus_<corpus>_reach.json; the summaries then add the fix rate on the "
                    "failing cases that can fit")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge shards' results into --out and print the summary")
+    p.add_argument("--pool", nargs="+", metavar="JSON", help="print the scores over every case of these results files "
+                   "at once (with the reach files of benchmarks/results/)")
     p.add_argument("--part", default="0/1", help="I/N: run every N-th case from the I-th (parallel shards)")
     p.add_argument("--label-seeds", help="comma-separated seeds: rerun the plain-PyTorch measurement of every case "
                    "with each (and aegrad's run for the official misses, read from --out); a post-hoc label-noise "
@@ -864,6 +884,9 @@ def main(argv: list[str] | None = None) -> int:
 
         relabel(official, corrected, Path(args.work) / "relabel", save_relabel, only)
         print("official labels:", *summarise(official)[-3:], "corrected labels:", *summarise(corrected), sep="\n")
+        return 0
+    if args.pool:
+        print("\n".join(pool([Path(f) for f in args.pool])))
         return 0
     if args.merge:
         for f in args.merge:
