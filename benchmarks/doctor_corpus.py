@@ -289,9 +289,65 @@ ROUND5_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                                    "train.optimizer": "momentum", "train.lr": 0.05,
                                                    "train.batch_size": 40, "train.epochs": 12}),
 ]
-CORPORA = ("published", "fresh", "round3", "round4", "round5")  # --corpus: the 49 published cases, or a later held-out set
+
+# A seventh held-out set (rules section "2026-12-01, round 6", "round-6 held-out"): written and labelled by `measure`
+# (init="rule"), its reach measured, and committed before the doctor's round-6 change and before aegrad or the doctor
+# ran on any of them; never used to set anything. Written to the round-4 criterion, with more short runs of deep or
+# slow configurations (near the 0.5 x line) than earlier sets, in pairings unlike every case above.
+ROUND6_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("digits-relu-d7-w56-adam-e5", DIGITS, {"model.depth": 7, "model.width": 56, "model.latent": 14,
+                                            "train.lr": 0.001, "train.epochs": 5, "train.batch_size": 64}),
+    ("fashion-tanh-xn-w180-e1", FASHION, {"model.activation": "tanh", "model.init": "xavier_normal",
+                                          "model.widths": [180, 90], "model.latent": 22, "train.epochs": 1}),
+    ("fashion-leaky-layernorm-lr5e-4-d3", FASHION, {"model.activation": "leaky_relu", "model.norm": "layer",
+                                                    "model.depth": 3, "model.width": 110, "model.latent": 30,
+                                                    "train.lr": 0.0005, "train.batch_size": 96}),
+    ("digits-nesterov-lr0.01-w128-64", DIGITS, {"model.widths": [128, 64], "model.latent": 16,
+                                                "train.optimizer": "nesterov", "train.lr": 0.01,
+                                                "train.batch_size": 48}),
+    ("random-momentum-lr0.01-w64-lat24", RANDOM, {"model.widths": [64], "model.latent": 24,
+                                                  "train.optimizer": "momentum", "train.lr": 0.01, "train.epochs": 8}),
+    ("digits-tanh-bias-2-sgd-d3", DIGITS, {"model.activation": "tanh", "model.init": "xavier_uniform",
+                                           "model.bias_init": -2.0, "model.depth": 3, "model.width": 64,
+                                           "model.latent": 14, "train.optimizer": "sgd", "train.lr": 0.1}),
+    ("fashion-gain0.2-adam-d4", FASHION, {"model.init_gain": 0.2, "model.depth": 4, "model.width": 100,
+                                          "model.latent": 20}),
+    ("digits-sigmoid-xn-sgd-lr0.5-w100", DIGITS, {"model.activation": "sigmoid", "model.init": "xavier_normal",
+                                                  "model.widths": [100], "model.latent": 16, "train.optimizer": "sgd",
+                                                  "train.lr": 0.5, "train.batch_size": 32}),
+    ("random-leaky-sgd-lr0.5-d3", RANDOM, {"data.dim": 12, "model.activation": "leaky_relu",
+                                           "model.init": "kaiming_uniform", "model.depth": 3, "model.width": 48,
+                                           "model.latent": 16, "train.optimizer": "sgd", "train.lr": 0.5}),
+    ("fashion-adam-lr0.03-w256-lat24-b32", FASHION, {"model.widths": [256], "model.latent": 24, "train.lr": 0.03,
+                                                     "train.batch_size": 32}),
+    ("random-tanh-default-sgd-lr0.05-d4", RANDOM, {"data.dim": 10, "model.activation": "tanh", "model.init": "default",
+                                                   "model.depth": 4, "model.width": 30, "model.latent": 12,
+                                                   "train.optimizer": "sgd", "train.lr": 0.05}),
+    ("digits-relu-default-nesterov-lr0.2-d5", DIGITS, {"model.init": "default", "model.depth": 5, "model.width": 72,
+                                                       "model.latent": 18, "train.optimizer": "nesterov",
+                                                       "train.lr": 0.2}),
+    # kinds expected to train
+    ("digits-adam-lr1e-3-w240-lat36", DIGITS, {"model.widths": [240], "model.latent": 36, "train.lr": 0.001,
+                                               "train.batch_size": 64, "train.epochs": 10}),
+    ("fashion-adam-lr3e-3-w400-lat56", FASHION, {"model.widths": [400], "model.latent": 56, "train.lr": 0.003,
+                                                 "train.epochs": 3}),
+    ("random-adam-lr5e-3-w80-lat18", RANDOM, {"data.dim": 14, "model.widths": [80], "model.latent": 18,
+                                              "train.lr": 0.005}),
+    ("digits-leaky-nesterov-lr0.05-w160", DIGITS, {"model.activation": "leaky_relu", "model.init": "kaiming_normal",
+                                                   "model.widths": [160], "model.latent": 28,
+                                                   "train.optimizer": "nesterov", "train.lr": 0.05,
+                                                   "train.batch_size": 32, "train.epochs": 12}),
+    ("fashion-momentum-lr0.1-w300-lat48", FASHION, {"model.widths": [300], "model.latent": 48,
+                                                    "train.optimizer": "momentum", "train.lr": 0.1,
+                                                    "train.batch_size": 64, "train.epochs": 3}),
+    ("random-tanh-adam-lr2e-3-w96-lat20", RANDOM, {"data.dim": 16, "model.activation": "tanh",
+                                                   "model.init": "xavier_uniform", "model.widths": [96],
+                                                   "model.latent": 20, "train.lr": 0.002, "train.batch_size": 40}),
+]
+CORPORA = ("published", "fresh", "round3", "round4", "round5", "round6")  # --corpus: the 49 published cases, or a later held-out set
 HELD_OUT_SETS = {"fresh": ("fresh held-out", FRESH_CASES), "round3": ("round-3 held-out", ROUND3_CASES),
-                 "round4": ("round-4 held-out", ROUND4_CASES), "round5": ("round-5 held-out", ROUND5_CASES)}
+                 "round4": ("round-4 held-out", ROUND4_CASES), "round5": ("round-5 held-out", ROUND5_CASES),
+                 "round6": ("round-6 held-out", ROUND6_CASES)}
 
 
 def corpus_cases(corpus: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -815,7 +871,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
     p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default: the doctor's own)")
     p.add_argument("--corpus", choices=CORPORA, default="published", help="the 49 published cases (tuning, held-out, "
-                   "new held-out), or a later held-out set (fresh, round3, round4, round5) (default --out "
+                   "new held-out), or a later held-out set (fresh, round3 ... round6) (default --out "
                    "benchmarks/results/doctor_corpus_<corpus>.json)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/doctor_corpus.json, "
                    "or doctor_corpus_<corpus>.json with --corpus fresh / round3)")
