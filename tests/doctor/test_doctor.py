@@ -13,7 +13,9 @@ from conftest import run_cli
 import aegrad
 from aegrad.diagnose import diagnose
 from aegrad.doctor import rank as ranking
-from aegrad.doctor.candidates import LONGER, candidates, longer, lr_refinements, not_trained_yet, unique
+from aegrad.doctor.candidates import (
+    LONGER, candidates, last_resort, longer, lr_refinements, not_trained_yet, unique,
+)
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config
 from aegrad.doctor.rank import margin, noise, pick_winner, rank, scaled, undertrained_evidence
 from aegrad.study.runner import execute_trial
@@ -52,6 +54,11 @@ def test_verdict_says_when_the_winner_does_not_train_yet():
     assert short.patch == {"train.optimizer": "adam"}  # still the best patch found
     assert result(probe("adam", 0.3, {"train.optimizer": "adam"})).verdict == "use adam"
     assert "does not train yet" in result(probe("lr/3", 0.5)).verdict  # the line: trains means below 0.5x
+    none = result(None)
+    none.baseline = probe("baseline", 0.52)
+    assert none.verdict.startswith("no change found:") and none.verdict.endswith("does not train (0.52x trivial)")
+    none.baseline = probe("baseline", 0.3)
+    assert none.verdict.startswith("no change: no remedy beats")  # a run that trains: fine as it is
 
 
 
@@ -188,6 +195,15 @@ def test_a_best_that_does_not_train_yet_is_joined_with_adam_and_the_other_conten
     assert [n for n, _, _ in not_trained_yet(adam, ("zero_bias", {"model.bias_init": 0.0}), [])] == []
     assert longer(cfg, "zero_bias", {"model.bias_init": 0.0}) == (
         f"zero_bias +epochs*{LONGER}", "longer", {"model.bias_init": 0.0, "train.epochs": cfg.train.epochs * LONGER})
+
+
+def test_the_last_resort_is_the_best_contender_and_the_config_itself_run_longer():
+    cfg = aegrad.load_config(overrides={"train.epochs": 5})
+    assert last_resort(cfg, True, ("lr*3", {"train.lr": 0.009})) == [
+        (f"lr*3 +epochs*{LONGER}", "longer", {"train.lr": 0.009, "train.epochs": 5 * LONGER}),
+        (f"epochs*{LONGER}", "longer", {"train.epochs": 5 * LONGER})]
+    assert last_resort(cfg, False, ("x", {"train.epochs": 15})) == []  # already long; a broken config is not lengthened
+    assert last_resort(cfg, True, None) == [(f"epochs*{LONGER}", "longer", {"train.epochs": 5 * LONGER})]
 
 
 def test_probes_use_no_more_threads_than_the_caller(tmp_path, monkeypatch):
@@ -374,6 +390,26 @@ def test_a_fix_that_is_still_short_gets_adam_then_a_longer_run(monkeypatch):
     assert res.winner.length == LONGER and res.confirms[0].length == LONGER
     assert epochs.count(LONGER) == 2 and set(epochs) == {1, LONGER}  # the long probe and its confirmation only
     assert "does not train yet" not in res.verdict
+
+
+def test_a_slow_run_with_no_confirmed_fix_is_tried_longer(monkeypatch):
+    # the run ends at 0.52 / 0.53 (seed 0 / 1) with no finding; lr*3 reaches 0.40 at seed 0 but 0.50 at seed 1 (not
+    # confirmed); every other probe is no better; run 3x as long the config trains in both seeds (0.35 / 0.36)
+    def scores(cfg):
+        seed, lr, long_ = cfg["seed"], cfg["train"]["lr"], cfg["train"]["epochs"] == LONGER
+        if long_ and lr == pytest.approx(0.003):
+            return 0.35 if seed == 0 else 0.36
+        if lr == pytest.approx(0.009):
+            return (0.40 if seed == 0 else 0.50) if not long_ else 0.6
+        return 0.52 if seed == 0 else 0.53
+
+    _fake_probes(monkeypatch, scores)
+    res = aegrad.doctor(_digits(**{"train.lr": 0.003}), budget=30, jobs=1, probe_epochs=1)
+    assert [p.name for p in res.confirms] == ["lr*3 (seed + 1)", f"epochs*{LONGER} (seed + 1)"], res.to_dict()
+    assert res.winner is not None and res.winner.name == f"epochs*{LONGER}" and res.patch == {"train.epochs": 24}
+    assert {p.name for p in res.probes if p.length == LONGER} == {f"lr*3 +epochs*{LONGER}", f"epochs*{LONGER}"}
+    under = [f for f in res.findings["findings"] if f["kind"] == "undertrained"]
+    assert under and under[0]["remedies"][0]["patch"] == {"train.epochs": 24}  # the evidence: the same net, longer
 
 
 def test_cli_refuses_a_bad_budget_in_one_line():

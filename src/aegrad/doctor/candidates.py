@@ -98,8 +98,22 @@ def not_trained_yet(cfg: Config, best: tuple[str, dict[str, Any]],
 
 
 def longer(cfg: Config, name: str, patch: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """The candidate with LONGER x the run's epochs (its probe is LONGER x as long as the others)."""
-    return f"{name} +epochs*{LONGER}", "longer", {**patch, "train.epochs": cfg.train.epochs * LONGER}
+    """The candidate with LONGER x the run's epochs (its probe is LONGER x as long as the others); name "": the
+    config itself."""
+    return (f"{name} +epochs*{LONGER}" if name else f"epochs*{LONGER}"), "longer", {
+        **patch, "train.epochs": cfg.train.epochs * LONGER}
+
+
+def last_resort(cfg: Config, config_itself: bool, best: tuple[str, dict[str, Any]] | None) -> list[
+        tuple[str, str, dict[str, Any]]]:
+    """For a run that does not train and got no confirmed winner: the best contender (if any, and not already long)
+    and the config itself (`config_itself`: a baseline with no error finding, only slow) with LONGER x the epochs."""
+    out = []
+    if best is not None and "train.epochs" not in best[1]:
+        out.append(longer(cfg, *best))
+    if config_itself:
+        out.append(longer(cfg, "", {}))
+    return out
 
 
 def _same_lr(data: dict[str, Any]) -> dict[str, Any]:

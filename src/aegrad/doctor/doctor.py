@@ -10,7 +10,9 @@ in the direction that improved while each step beats the last by the margin, at 
 when the best still does not train (at or above TRAINED_RATIO x trivial), it is joined with Adam and with the
 other contenders (its rate line-searched again if one is better), and the best is then probed LONGER x as long;
 last, the contenders (best first, at most CONFIRM_MAX) are rerun with the repeat's seed until one beats the
-baseline in both seeds (rank.confirmed): that one wins, and without one the verdict is "no change". A probe's
+baseline in both seeds (rank.confirmed): that one wins. A run that does not train and got no confirmed winner is
+tried LONGER x as long, its best contender and itself (candidates.last_resort), confirmed likewise; without a
+confirmed winner the verdict is "no change". A probe's
 length is set in batches by the config (probes.default_probe_epochs), so a loaded machine probes fewer
 candidates, never shorter ones. With ``apply=True`` the winning patch trains the full run.
 """
@@ -34,7 +36,8 @@ from aegrad.config import Config, with_overrides
 from aegrad.data import load_dataset
 from aegrad.diagnose.findings import TRAINED_RATIO, undertrained_finding
 from aegrad.doctor.candidates import (
-    LINE_STEPS, LONGER, REFINE_FACTORS, candidates, combinations, longer, lr_refinements, not_trained_yet, unique,
+    LINE_STEPS, LONGER, REFINE_FACTORS, candidates, combinations, last_resort, longer, lr_refinements, not_trained_yet,
+    unique,
 )
 from aegrad.doctor.probes import ProbeResult, default_probe_epochs, probe_config, read_probe, run_probe
 from aegrad.doctor.rank import (
@@ -87,6 +90,11 @@ class DoctorResult:
     @property
     def verdict(self) -> str:
         if self.winner is None:
+            base = self.baseline.test_over_trivial
+            if base >= TRAINED_RATIO:  # not "fine as it is": nothing found that does better
+                state = f"{base:.3g}x trivial" if math.isfinite(base) else "diverged"
+                return ("no change found: no remedy beats the configuration by more than the probe-to-probe noise in "
+                        f"both seeds, and as it is it does not train ({state})")
             return "no change: no remedy beats the configuration by more than the probe-to-probe noise in both seeds"
         r = self.winner.test_over_trivial
         if r >= TRAINED_RATIO:  # better than the configuration, but not yet a run that trains
@@ -305,6 +313,34 @@ def _confirm(
     return order[0], reruns
 
 
+def _search(
+    probes: _Probes, cfg: Config, baseline: ProbeResult, repeat: ProbeResult | None, findings: dict[str, Any],
+    kind: str, margin_: float, jobs: int, deadline: float,
+) -> tuple[list[ProbeResult], list[ProbeResult], ProbeResult | None, list[ProbeResult]]:
+    """(ranked, skipped, winner, confirms): the candidates, their joins and line search, the stage for a best that does
+    not train yet, the confirmation; then, for a baseline that does not train and got no confirmed winner, the last
+    resort (candidates.last_resort: the best contender and the config itself LONGER x as long), confirmed likewise."""
+    seen: list[dict[str, Any]] = []
+    queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings, seen)]
+    tried, skipped = _probe_candidates(probes, queue, jobs, deadline)
+    for stage in (_refine, _not_trained_yet):
+        more, left = stage(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
+        tried, skipped = tried + more, skipped + left
+    order = contenders(baseline, rank(tried), margin_)
+    winner, confirms = _confirm(probes, cfg, baseline, repeat, order, kind, jobs, deadline)
+    if winner is None and baseline.test_over_trivial >= TRAINED_RATIO:
+        slow_only = baseline.errors == 0 and math.isfinite(baseline.test_over_trivial)
+        best = (order[0].name, order[0].patch) if order else None
+        queue = [ProbeResult(n, p, source=s, length=LONGER)
+                 for n, s, p in unique(cfg, last_resort(cfg, slow_only, best), seen)]
+        more, left = _probe_candidates(probes, queue, jobs, deadline)
+        tried, skipped = tried + more, skipped + left
+        winner, again = _confirm(probes, cfg, baseline, repeat, contenders(baseline, rank(more), margin_), kind, jobs,
+                                 deadline)
+        confirms = confirms + again
+    return rank(tried), skipped, winner, confirms
+
+
 def _check_args(budget: float, jobs: int | None, probe_epochs: int | None) -> None:
     """One line for a budget, job count or probe length that cannot be."""
     if budget <= 0:
@@ -357,21 +393,12 @@ def doctor(
     deadline = t0 + budget
     try:
         baseline, repeat = _probe_baseline(probes, cfg, jobs, deadline)
-        findings = {"healthy": not baseline.findings, "findings": list(baseline.findings)}
-        seen: list[dict[str, Any]] = []
-        queue = [ProbeResult(n, p, source=s) for n, s, p in candidates(cfg, findings, seen)]
-        tried, skipped = _probe_candidates(probes, queue, jobs, deadline)
         repeat = repeat if repeat.status != "pending" else None
-        noise_ = noise(baseline, repeat)
-        kind = baseline_kind(baseline, repeat)
+        findings = {"healthy": not baseline.findings, "findings": list(baseline.findings)}
+        noise_, kind = noise(baseline, repeat), baseline_kind(baseline, repeat)
         margin_ = margin(baseline, noise_, kind)
-        more, left = _refine(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
-        tried, skipped = tried + more, skipped + left
-        more, left = _not_trained_yet(probes, cfg, baseline, tried, margin_, seen, jobs, deadline)
-        tried, skipped = tried + more, skipped + left
-        ranked = rank(tried)
-        winner, confirms = _confirm(probes, cfg, baseline, repeat, contenders(baseline, ranked, margin_), kind, jobs,
-                                    deadline)
+        ranked, skipped, winner, confirms = _search(probes, cfg, baseline, repeat, findings, kind, margin_, jobs,
+                                                    deadline)
     finally:
         probes.close()
     _add_undertrained(findings, baseline, ranked, margin_, epochs)
