@@ -73,7 +73,21 @@ def test_remedies_skip_what_the_run_already_does():
     assert not {"residual", "layer_norm", "batch_norm", "pretrain_layerwise"} & set(names)
     assert "relu_kaiming" not in names  # relu is the default activation
     worst = [r["name"] for r in remedies_for("vanishing_gradient", WORST)]
-    assert worst[:4] == ["modern_recipe", "relu_kaiming", "residual", "layer_norm"]
+    # the values set away from the standard init first (the cause), then the structural fixes
+    assert worst[:6] == ["reset_init_gain", "zero_bias", "modern_recipe", "relu_kaiming", "residual", "layer_norm"]
+
+
+def test_an_init_set_away_from_the_standard_is_the_first_remedy_for_what_it_causes():
+    small = with_overrides(DEFAULT, {"model.init_gain": 0.2})
+    for kind in ("vanishing_gradient", "stalled_loss", "saturation", "exploding_gradient"):
+        assert remedies_for(kind, small)[0]["patch"] == {"model.init_gain": 1.0}, kind
+    assert all(r["name"] != "reset_init_gain" for r in remedies_for("stalled_loss", DEFAULT))  # gain 1: not proposed
+    sig = with_overrides(DEFAULT, {"model.activation": "sigmoid", "model.bias_init": 2.0})
+    assert remedies_for("saturation", sig)[0]["patch"] == {"model.bias_init": 0.0}  # any bias moves sigmoid units
+    relu_up = with_overrides(DEFAULT, {"model.bias_init": 0.5})
+    assert all(r["name"] != "zero_bias" for r in remedies_for("dead_units", relu_up))  # a positive bias kills no ReLU
+    leaky = with_overrides(DEFAULT, {"model.activation": "leaky_relu", "model.bias_init": -3.0})
+    assert remedies_for("vanishing_gradient", leaky)[0]["patch"] == {"model.bias_init": 0.0}
 
 
 def test_learning_rate_remedies_follow_the_runs_lr():

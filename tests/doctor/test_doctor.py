@@ -66,7 +66,8 @@ def test_verdict_says_when_the_winner_does_not_train_yet():
 def test_noise_and_margin_values():
     base, rep = probe("baseline", 0.40), probe("noise", 0.43)
     assert noise(base, rep) == pytest.approx(0.03)
-    assert margin(base, 0.03) == pytest.approx(0.06)  # 2 x noise
+    assert margin(base, 0.03, "healthy") == pytest.approx(0.06)  # 2 x noise
+    assert margin(base, 0.03, "failing") == pytest.approx(0.02)  # a failing run's spread left out: 5% of the score
     assert margin(base, 0.0) == pytest.approx(0.02)  # 5% of the score
     assert noise(base, probe("noise", math.inf)) is None
     assert margin(probe("baseline", math.inf), None) == pytest.approx(0.01)
@@ -97,7 +98,7 @@ def test_an_unstable_baseline_does_not_block_a_stable_candidate_that_trains():
     assert ranking.baseline_kind(base, rep) == "unstable"
     assert ranking.baseline_kind(base, probe("noise", math.inf)) == "unstable"  # a seed that diverged
     assert ranking.baseline_kind(base, probe("noise", 0.95)) == "failing"  # seeds that agree: their spread is the noise
-    assert pick_winner(base, rank([probe("adam", 0.25)]), margin(base, noise(base, rep))) is None  # the old rule
+    assert pick_winner(base, rank([probe("adam", 0.25)]), 2 * noise(base, rep)) is None  # the old rule: 2 x the spread
     m = margin(base, noise(base, rep), "unstable")
     assert m == pytest.approx(0.05 * 0.89)  # the spread left out: 5% of the score
     adam, lr3 = probe("adam", 0.25, {"train.optimizer": "adam"}), probe("lr/3", 0.39, {"train.lr": 10.0})
@@ -107,6 +108,20 @@ def test_an_unstable_baseline_does_not_block_a_stable_candidate_that_trains():
     # a contender whose repeat diverges, or lands above the baseline's repeat level minus its own spread, does not
     assert not ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", math.inf), "unstable")
     assert not ranking.confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5), "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
+
+
+def test_a_failing_baseline_with_a_wide_seed_spread_does_not_block_a_steady_candidate():
+    # round-6 random-leaky-sgd-lr0.5-d3 as probed: an exploding gradient, 0.44 x trivial at the seed and 0.64 at
+    # seed + 1 (spread 0.20, under UNSTABLE_SPREAD of the lower: "failing"); 2 x that spread (0.40) blocked Adam's 0.35
+    base, rep = probe("baseline", 0.44, findings=["exploding_gradient"]), probe("noise", 0.64)
+    assert ranking.baseline_kind(base, rep) == "failing"
+    m = margin(base, noise(base, rep), "failing")
+    assert m == pytest.approx(0.022)
+    adam = probe("adam", 0.35, {"train.optimizer": "adam"})
+    assert pick_winner(base, rank([adam]), m) is adam
+    assert ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", 0.36), "failing")
+    # its own spread counts: a candidate whose seeds differ by more than half its gain is not confirmed
+    assert not ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", 0.55), "failing")
 
 
 def test_a_healthy_baseline_changes_only_for_gains_beyond_the_seed_spread_in_both_seeds():

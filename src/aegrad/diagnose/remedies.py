@@ -153,24 +153,35 @@ def _init_for_activation(cfg: RunConfig) -> Patch | None:
     return None if str(init).startswith("kaiming") else {"model.init": "kaiming_normal"}
 
 
+# A value the user set away from the standard init (a weight scale, a constant bias) is the first suspect for every
+# failure it can cause: its remedy ranks before all others of those kinds (and applies only when the value was set).
+CONFIG_FAULT = -1
+
+
 @remedy(
     "reset_init_gain",
-    "the initial weights are scaled up: activations and gradients grow by that factor at every layer",
-    treats={Target.EXPLODING_GRADIENT: 0, Target.SATURATION: 0, Target.DEAD_UNITS: 6},
+    "the initial weights are scaled by init_gain: above 1 activations and gradients grow by that factor at every "
+    "layer, below 1 they shrink by it; the standard scale (1) keeps them level",
+    treats={Target.EXPLODING_GRADIENT: CONFIG_FAULT, Target.SATURATION: CONFIG_FAULT,
+            Target.VANISHING_GRADIENT: CONFIG_FAULT, Target.STALLED_LOSS: CONFIG_FAULT, Target.DEAD_UNITS: 6},
 )
 def _reset_init_gain(cfg: RunConfig) -> Patch | None:
     gain = cfg.get("model.init_gain")
-    return {"model.init_gain": 1.0} if gain is not None and gain > 1.0 else None
+    return {"model.init_gain": 1.0} if gain is not None and gain != 1.0 else None
 
 
 @remedy(
     "zero_bias",
-    "negative initial biases switch ReLU units off for every input; they start at zero instead",
-    treats={Target.DEAD_UNITS: 0},
+    "constant initial biases push every unit the same way for every input: negative ones switch ReLU units off "
+    "(or onto Leaky ReLU's small slope), any under sigmoid/tanh moves units toward saturation; they start at zero instead",
+    treats={Target.DEAD_UNITS: CONFIG_FAULT, Target.VANISHING_GRADIENT: CONFIG_FAULT, Target.SATURATION: CONFIG_FAULT,
+            Target.STALLED_LOSS: CONFIG_FAULT},
 )
 def _zero_bias(cfg: RunConfig) -> Patch | None:
     bias = cfg.get("model.bias_init")
-    return {"model.bias_init": 0.0} if bias is not None and bias < 0 else None
+    if bias is None or bias == 0:
+        return None
+    return {"model.bias_init": 0.0} if bias < 0 or cfg.get("model.activation") in BOUNDED else None
 
 
 # -- structure --------------------------------------------------------------------------------

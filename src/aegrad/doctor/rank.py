@@ -10,9 +10,10 @@ What the baseline's two seeds say decides which noise counts (``baseline_kind``)
 - "healthy" (both seeds train, no finding): a change must beat the baseline in both seeds by more than
   the seed-to-seed spread (the baseline's or the candidate's, the larger) and by HEALTHY_MIN_REL of it;
 - "unstable" (a seed diverged, or the seeds of a run that fails differ by more than UNSTABLE_SPREAD of
-  the lower): the baseline's spread says how it fails, not how noisy probes are (0.89 and 2.8 x trivial:
-  a margin of 3.8 no candidate can beat), so the candidate's own spread is the noise;
-- "failing" otherwise: the larger of the two spreads.
+  the lower) and "failing" otherwise: the baseline's spread says how it fails, not how noisy probes are
+  (0.89 and 2.8 x trivial: a margin of 3.8 no candidate can beat; 0.44 and 0.64 with an exploding
+  gradient: 0.40), so the candidate's own seed spread is the noise, and it must beat the baseline at the
+  same seed in both seeds by more than 2x that spread and MIN_REL.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def baseline_kind(baseline: ProbeResult, repeat: ProbeResult | None) -> str:
 
 
 def margin(baseline: ProbeResult, noise_: float | None, kind: str = "failing") -> float:
-    """How much lower than the baseline's a score must be to count as better (at the baseline's seed; an
-    unstable baseline's spread is left out: the candidate's own is measured when it is confirmed)."""
-    return _margin(baseline.test_over_trivial, 0.0 if kind == "unstable" else (noise_ or 0.0), kind)
+    """How much lower than the baseline's a score must be to count as better (at the baseline's seed; the spread of
+    a baseline that fails is left out: the candidate's own is measured when it is confirmed)."""
+    return _margin(baseline.test_over_trivial, (noise_ or 0.0) if kind == "healthy" else 0.0, kind)
 
 
 def _margin(score: float, spread: float, kind: str) -> float:
@@ -80,7 +81,7 @@ def confirmed(baseline: ProbeResult, repeat: ProbeResult, cand: ProbeResult, can
         return False
     own = abs(pairs[0][1] - pairs[1][1])
     base = noise(baseline, repeat) or 0.0
-    spread = own if kind == "unstable" else max(own, base)
+    spread = max(own, base) if kind == "healthy" else own
     return all(c < b - _margin(b, spread, kind) for b, c in pairs)
 
 
