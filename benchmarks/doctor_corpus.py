@@ -400,10 +400,67 @@ ROUND7_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                               "model.init_gain": 0.5, "model.depth": 3, "model.width": 90,
                                               "model.latent": 20, "train.optimizer": "sgd", "train.lr": 0.01}),
 ]
-CORPORA = ("published", "fresh", "round3", "round4", "round5", "round6", "round7")  # --corpus: the 49 published cases, or a later held-out set
+
+# A ninth held-out set (rules section "2026-12-01, round 8", "round-8 held-out"): written and labelled by `measure`
+# (init="rule"), its reach measured, and committed before aegrad or the doctor ran on any of them, with the doctor as
+# it stands after round 7; no change follows it in this round: it measures the final code, nothing else.
+ROUND8_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("digits-sigmoid-default-momentum-d4-w80", DIGITS, {"model.activation": "sigmoid", "model.init": "default",
+                                                        "model.depth": 4, "model.width": 80, "model.latent": 20,
+                                                        "train.optimizer": "momentum", "train.lr": 0.1}),
+    ("digits-adam-lr0.08-w144-lat18-b96", DIGITS, {"model.widths": [144], "model.latent": 18, "train.lr": 0.08,
+                                                   "train.batch_size": 96}),
+    ("digits-bias-2-nesterov-d3-w100", DIGITS, {"model.bias_init": -2.0, "model.depth": 3, "model.width": 100,
+                                                "model.latent": 22, "train.optimizer": "nesterov", "train.lr": 0.02}),
+    ("fashion-sgd-lr0.01-w192-96", FASHION, {"model.widths": [192, 96], "model.latent": 28, "train.optimizer": "sgd",
+                                             "train.lr": 0.01, "train.batch_size": 64}),
+    ("fashion-tanh-default-adam-lr1e-4-d4", FASHION, {"model.activation": "tanh", "model.init": "default",
+                                                      "model.depth": 4, "model.width": 84, "model.latent": 18,
+                                                      "train.lr": 0.0001}),
+    ("fashion-gain2-nesterov-lr0.05-d3", FASHION, {"model.init_gain": 2.0, "model.depth": 3, "model.width": 128,
+                                                   "model.latent": 24, "train.optimizer": "nesterov",
+                                                   "train.lr": 0.05}),
+    ("fashion-leaky-adam-lr0.1-w256-lat20", FASHION, {"model.activation": "leaky_relu", "model.init": "kaiming_normal",
+                                                      "model.widths": [256], "model.latent": 20, "train.lr": 0.1,
+                                                      "train.batch_size": 64}),
+    ("random-sigmoid-sgd-lr0.5-d3-w48", RANDOM, {"data.dim": 12, "model.activation": "sigmoid",
+                                                 "model.init": "xavier_normal", "model.depth": 3, "model.width": 48,
+                                                 "model.latent": 14, "train.optimizer": "sgd", "train.lr": 0.5}),
+    ("random-adam-lr3e-5-w96-lat22", RANDOM, {"data.dim": 18, "model.widths": [96], "model.latent": 22,
+                                              "train.lr": 3e-5}),
+    ("random-gain3-adam-d4-w40", RANDOM, {"data.dim": 10, "model.init_gain": 3.0, "model.depth": 4, "model.width": 40,
+                                          "model.latent": 12}),
+    ("digits-tanh-gain0.4-nesterov-d4-w70", DIGITS, {"model.activation": "tanh", "model.init": "xavier_uniform",
+                                                     "model.init_gain": 0.4, "model.depth": 4, "model.width": 70,
+                                                     "model.latent": 16, "train.optimizer": "nesterov",
+                                                     "train.lr": 0.01}),
+    ("random-momentum-lr0.5-w80-lat20", RANDOM, {"data.dim": 16, "model.widths": [80], "model.latent": 20,
+                                                 "train.optimizer": "momentum", "train.lr": 0.5}),
+    # kinds expected to train
+    ("digits-adam-lr2e-3-w300-lat40-b64", DIGITS, {"model.widths": [300], "model.latent": 40, "train.lr": 0.002,
+                                                   "train.batch_size": 64, "train.epochs": 10}),
+    ("fashion-adam-lr1e-3-w512-lat64", FASHION, {"model.widths": [512], "model.latent": 64, "train.epochs": 3}),
+    ("random-leaky-adam-lr3e-3-w100-lat24", RANDOM, {"model.activation": "leaky_relu", "model.init": "kaiming_uniform",
+                                                     "model.widths": [100], "model.latent": 24, "train.lr": 0.003}),
+    ("digits-momentum-lr0.1-w180-lat28-b32", DIGITS, {"model.widths": [180], "model.latent": 28,
+                                                      "train.optimizer": "momentum", "train.lr": 0.1,
+                                                      "train.batch_size": 32, "train.epochs": 10}),
+    ("fashion-nesterov-lr0.1-w256-lat40-b32", FASHION, {"model.widths": [256], "model.latent": 40,
+                                                        "train.optimizer": "nesterov", "train.lr": 0.1,
+                                                        "train.batch_size": 32}),
+    ("random-tanh-adam-lr3e-3-w64-lat14", RANDOM, {"data.dim": 10, "model.activation": "tanh",
+                                                   "model.init": "xavier_normal", "model.widths": [64],
+                                                   "model.latent": 14, "train.lr": 0.003}),
+    # added after the eighteen above were labelled (13 failing, 5 healthy), a kind expected to train; kept as labelled
+    ("digits-leaky-adam-w256-128-lat32", DIGITS, {"model.activation": "leaky_relu", "model.init": "kaiming_normal",
+                                                  "model.widths": [256, 128], "model.latent": 32, "train.lr": 0.001,
+                                                  "train.batch_size": 48}),
+]
+CORPORA = ("published", "fresh", "round3", "round4", "round5", "round6", "round7", "round8")  # --corpus: the 49 published cases, or a later held-out set
 HELD_OUT_SETS = {"fresh": ("fresh held-out", FRESH_CASES), "round3": ("round-3 held-out", ROUND3_CASES),
                  "round4": ("round-4 held-out", ROUND4_CASES), "round5": ("round-5 held-out", ROUND5_CASES),
-                 "round6": ("round-6 held-out", ROUND6_CASES), "round7": ("round-7 held-out", ROUND7_CASES)}
+                 "round6": ("round-6 held-out", ROUND6_CASES), "round7": ("round-7 held-out", ROUND7_CASES),
+                 "round8": ("round-8 held-out", ROUND8_CASES)}
 
 
 def corpus_cases(corpus: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
@@ -927,7 +984,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
     p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default: the doctor's own)")
     p.add_argument("--corpus", choices=CORPORA, default="published", help="the 49 published cases (tuning, held-out, "
-                   "new held-out), or a later held-out set (fresh, round3 ... round7) (default --out "
+                   "new held-out), or a later held-out set (fresh, round3 ... round8) (default --out "
                    "benchmarks/results/doctor_corpus_<corpus>.json)")
     p.add_argument("--out", default=None, help="results JSON (default benchmarks/results/doctor_corpus.json, "
                    "or doctor_corpus_<corpus>.json with --corpus fresh / round3)")
