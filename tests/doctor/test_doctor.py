@@ -313,6 +313,39 @@ def test_budget_is_respected(tmp_path):
     assert res.skipped and not [p for p in res.probes if p.source == "standard"]  # the budget left candidates out
 
 
+def test_a_longer_probe_is_confirmed_only_if_it_fits_the_budget():
+    """The confirmation's first round may overrun the budget by one probe of the usual length, never by a longer one."""
+    from aegrad.doctor.doctor import _confirm
+
+    class Stub:  # probes that take no time, with a slow machine's estimate
+        running: dict = {}
+
+        def __init__(self):
+            self.submitted = []
+
+        def estimate(self):
+            return 10.0
+
+        def submit(self, result, seed=None):
+            self.submitted.append(result.name)
+            result.status, result.test_over_trivial = "ok", 0.30
+
+        def collect(self):
+            return []
+
+    cfg = _digits()
+    base, rep = probe("baseline", 0.9), probe("noise", 0.92)
+    short, long_ = probe("lr*3", 0.3, {"train.lr": 0.009}), probe("epochs*3", 0.3, {"train.epochs": 24})
+    long_.length = LONGER
+    late = time.perf_counter() + 1.0  # the budget ends in 1 s; one more probe is expected to take 10 s
+    stub = Stub()
+    assert _confirm(stub, cfg, base, rep, [short], "failing", 1, late)[0] is short and stub.submitted == [
+        "lr*3 (seed + 1)"]  # the usual length: the first round starts while the budget lasts
+    stub = Stub()
+    winner, reruns = _confirm(stub, cfg, base, rep, [long_], "failing", 1, late)
+    assert stub.submitted == [] and reruns == [] and winner is long_  # not rerun; kept as probed (a failing run)
+
+
 def _fake_probes(monkeypatch, scores):
     """Probes that train nothing: `scores(cfg) -> test/trivial` (None: diverged) is written as the probe's summary."""
     import importlib

@@ -291,12 +291,14 @@ def _confirm(
 ) -> tuple[ProbeResult | None, list[ProbeResult]]:
     """(winner, reruns): the contenders, best first, rerun with the repeat's seed (`jobs` at a time) until one
     beats the baseline in both seeds. The first round starts while the budget lasts (the answer may overrun by
-    one probe), later ones only if they fit. Without a repeat or the time to confirm, a failing baseline keeps
-    the first contender (as probed) and a healthy one gets no change."""
+    one probe) when its probes are of the usual length; later rounds, and a round with a longer probe, only if they
+    fit. Without a repeat or the time to confirm, a failing baseline keeps the first contender (as probed) and a
+    healthy one gets no change."""
     reruns: list[ProbeResult] = []
     order = order[:CONFIRM_MAX]
     while order and repeat is not None and repeat.status == "ok":
-        if time.perf_counter() + (probes.estimate() * order[0].length if reruns else 0.0) > deadline:
+        length = max(p.length for p in order[:jobs])
+        if time.perf_counter() + (probes.estimate() * length if reruns or length > 1 else 0.0) > deadline:
             break
         batch, order = order[:jobs], order[jobs:]
         round_ = [ProbeResult(f"{p.name} (seed + 1)", p.patch, source="confirm", length=p.length) for p in batch]
