@@ -456,7 +456,8 @@ ROUND8_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                                   "model.widths": [256, 128], "model.latent": 32, "train.lr": 0.001,
                                                   "train.batch_size": 48}),
 ]
-CORPORA = ("published", "fresh", "round3", "round4", "round5", "round6", "round7", "round8")  # --corpus: the 49 published cases, or a later held-out set
+# --corpus: the 49 published cases, or a later held-out set
+CORPORA = ("published", "fresh", "round3", "round4", "round5", "round6", "round7", "round8")
 HELD_OUT_SETS = {"fresh": ("fresh held-out", FRESH_CASES), "round3": ("round-3 held-out", ROUND3_CASES),
                  "round4": ("round-4 held-out", ROUND4_CASES), "round5": ("round-5 held-out", ROUND5_CASES),
                  "round6": ("round-6 held-out", ROUND6_CASES), "round7": ("round-7 held-out", ROUND7_CASES),

@@ -173,7 +173,8 @@ def _reset_init_gain(cfg: RunConfig) -> Patch | None:
 @remedy(
     "zero_bias",
     "constant initial biases push every unit the same way for every input: negative ones switch ReLU units off "
-    "(or onto Leaky ReLU's small slope), any under sigmoid/tanh moves units toward saturation; they start at zero instead",
+    "(or onto Leaky ReLU's small slope), any under sigmoid/tanh moves units toward saturation; they start at zero "
+    "instead",
     treats={Target.DEAD_UNITS: CONFIG_FAULT, Target.VANISHING_GRADIENT: CONFIG_FAULT, Target.SATURATION: CONFIG_FAULT,
             Target.STALLED_LOSS: CONFIG_FAULT},
 )
