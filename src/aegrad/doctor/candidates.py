@@ -73,12 +73,15 @@ def combinations(best: tuple[str, dict[str, Any]], others: list[tuple[str, str, 
     """The best candidate joined with each remedy a finding named that touches other keys: a learning rate
     that broke the run hides what a structural remedy does (relu + kaiming at lr 0.3 fails like the
     baseline; at the repaired rate it trains), so one fix at a time can miss the pair."""
+    return _joins(best, [o for o in others if o[1].startswith("finding:")])[:COMBINE_MAX]
+
+
+def _joins(best: tuple[str, dict[str, Any]], others: list[tuple[str, str, dict[str, Any]]]) -> list[
+        tuple[str, str, dict[str, Any]]]:
+    """`best` joined with each of `others` that touches other keys."""
     name, patch = best
-    out = []
-    for other, source, extra in others:
-        if source.startswith("finding:") and not set(extra) & set(patch):
-            out.append((f"{name} & {other}", "combine", {**patch, **extra}))
-    return out[:COMBINE_MAX]
+    return [(f"{name} & {other}", "combine", {**patch, **extra}) for other, _, extra in others
+            if not set(extra) & set(patch)]
 
 
 def not_trained_yet(cfg: Config, best: tuple[str, dict[str, Any]],
@@ -91,10 +94,7 @@ def not_trained_yet(cfg: Config, best: tuple[str, dict[str, Any]],
     out = []
     if patch.get("train.optimizer", cfg.train.optimizer) not in ("adam", "adamw"):
         out.append((f"{name} & adam", "combine", {**patch, "train.optimizer": "adam", "train.lr": USUAL_ADAM_LR}))
-    for other, _source, extra in others:
-        if not set(extra) & set(patch):
-            out.append((f"{name} & {other}", "combine", {**patch, **extra}))
-    return out[:COMBINE_MAX]
+    return (out + _joins(best, others))[:COMBINE_MAX]
 
 
 def longer(cfg: Config, name: str, patch: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
