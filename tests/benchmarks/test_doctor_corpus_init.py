@@ -102,3 +102,54 @@ def test_fresh_results_are_scored_against_the_labels_committed_before_them():
     changed = {n for n, c in corrected.items() if c["label"] != official[n]["label"]}
     assert all(corrected[n]["official_label"] == official[n]["label"] for n in corrected)
     assert changed == {"digits-momentum", "random-default", "fashion-layernorm-lr3e-3"}
+
+
+def test_held_out_sets_are_new_and_scored_against_the_labels_and_reach_committed_before_them():
+    import benchmarks.doctor_corpus as dc
+
+    results = Path(__file__).parents[2] / "benchmarks" / "results"
+    names = [n for c in dc.CORPORA for n, *_ in corpus_cases(c)]
+    assert len(set(names)) == len(names)  # no case in two sets
+    for corpus in ("round5", "round6", "round7", "round8"):
+        labels = json.loads((results / f"doctor_corpus_{corpus}_labels.json").read_text())
+        scored = json.loads((results / f"doctor_corpus_{corpus}.json").read_text())
+        reached = json.loads((results / f"doctor_corpus_{corpus}_reach.json").read_text())
+        assert [n for n, *_ in corpus_cases(corpus)] == list(labels) == list(reached)
+        assert {n: c["label"] for n, c in scored.items()} == {n: c["label"] for n, c in labels.items()}
+        for name, _, base, over in corpus_cases(corpus):  # the round-4 criterion: random data, latent >= dim
+            cfg = case_config(base, over)
+            assert cfg.data.source != "random" or cfg.model.latent >= cfg.data.dim, name
+
+
+def test_reach_is_the_lowest_over_adam_rates_at_the_standard_init(monkeypatch):
+    import benchmarks.doctor_corpus as dc
+
+    seen = []
+
+    def fake_measure(cfg, init="rule"):
+        seen.append((cfg.train.optimizer, cfg.train.lr, cfg.model.init_gain, cfg.model.bias_init, cfg.train.epochs))
+        return {"r": {1e-3: 0.4, 3e-2: None}.get(cfg.train.lr, 0.9)}
+
+    monkeypatch.setattr(dc, "measure", fake_measure)
+    cfg = case_config(dc.RANDOM, {"model.init_gain": 0.2, "model.bias_init": -3.0, "train.optimizer": "sgd"})
+    got = dc.reach(cfg)
+    assert got["r"] == 0.4 and got["by_lr"]["0.03"] is None  # a diverged rate is no bound
+    assert [s[1] for s in seen] == list(dc.REACH_LRS)
+    assert {(s[0], s[2], s[3], s[4]) for s in seen} == {("adam", 1.0, None, cfg.train.epochs)}  # the case's length
+
+
+def test_pooled_scores_count_every_case_and_the_cases_that_can_fit():
+    from benchmarks.doctor_corpus import split_scores
+
+    def case(label, kinds, winner_r, first_r=None, winner="x"):
+        return {"label": label, "kinds": kinds, "winner_r": winner_r, "first_r": first_r, "winner": winner,
+                "measure": {"nonfinite": False}}
+
+    cs = [(case("stalled_loss", ["stalled_loss"], 0.3, 0.6), "a"), (case("dead_units", [], 0.7), "b"),
+          (case("stalled_loss", ["stalled_loss"], None), "c"), (case("healthy", ["dead_units"], None, winner=None), "d"),
+          (case("healthy", [], None), "e")]
+    line, fits = split_scores("all", cs, {"a": {"r": 0.2}, "b": {"r": 0.9}, "c": {"r": 0.4}})
+    assert "3 failing, 2 healthy" in line and "recall 2/3 (67%)" in line and "false alarms 1/2 (50%)" in line
+    assert "fix (a) first remedy 0/3" in line and "fix (b) doctor's winner 1/3" in line
+    assert "'no change' on healthy 1/2" in line
+    assert "can fit (reach < 0.5): 2/3" in fits and "on them 1/2 (50%)" in fits
