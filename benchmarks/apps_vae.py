@@ -139,7 +139,7 @@ def run_pythae(args: argparse.Namespace, train_x: Tensor) -> tuple[_PythaeAdapte
 
 def score(model, test_x: Tensor, args: argparse.Namespace) -> dict[str, Any]:
     from aegrad.apps.vae.iwae import iwae_bounds
-    from aegrad.apps.vae.objective import active_units
+    from aegrad.models.variational.objective import active_units
 
     t0 = time.perf_counter()
     ks = (1, 10, 100, args.k) if args.k >= 100 else (1, args.k)

@@ -10,7 +10,8 @@ The public API, re-exported here and nowhere else::
 
 from aegrad._lazy import lazy_exports
 from aegrad.api import train, write_report
-from aegrad.apps.text import SeqAutoencoder, Vocabulary
+from aegrad.data.text import Vocabulary
+from aegrad.models.seq import SeqAutoencoder
 from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
 from aegrad.config import Config, apply_overrides, list_presets, load_config, with_overrides
 from aegrad.data import Dataset, list_sources, load_dataset

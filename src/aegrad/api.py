@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aegrad.config import Config
+from aegrad.models import artifact_callbacks
 from aegrad.run import Run, default_run_dir, load_run, unlock_run_dir
 from aegrad.train import distributed as dist
 from aegrad.train.callbacks import Callback
@@ -36,11 +37,9 @@ def train(
     `options` switches parts of the fast path off (benchmarks; see aegrad.train.steps.StepOptions).
     """
     run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_run_dir(cfg)
-    if cfg.model.variational and cfg.model.kind in ("mlp", "conv"):
-        from aegrad.apps.vae.callback import GenerationArtifacts
-
-        if not any(isinstance(cb, GenerationArtifacts) for cb in callbacks):  # the caller's own settings win
-            callbacks = [*callbacks, GenerationArtifacts(run_dir)]  # samples.png and interpolation.png for the report
+    for extra in artifact_callbacks(cfg.model, run_dir):  # the family's end-of-run files (a VAE's samples.png)
+        if not any(isinstance(cb, type(extra)) for cb in callbacks):  # the caller's own settings win
+            callbacks = [*callbacks, extra]
     try:
         summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
         if report and dist.is_rank0():

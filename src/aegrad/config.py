@@ -33,7 +33,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-# ---- text (data.source=text, apps/text): lines as token ids under a vocabulary fitted on the training split
+# ---- text (data.source=text, data/text/): lines as token ids under a vocabulary fitted on the training split
 class TextConfig(_Strict):
     corpus: Literal["file", "fortunes", "wamerican"] = "file"  # file: data.path (a UTF-8 file, or a folder of them), a sample per line; fortunes / wamerican: the Debian packages' files
     categories: list[str] | None = None  # fortunes: category files to read, their order giving labels 0, 1, ... (None: every category)
@@ -60,10 +60,10 @@ class DataConfig(_Strict):
     download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
     max_len: int = Field(64, ge=4)  # text: characters per line (tokens per sample); longer lines per data.text.long_lines
     binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled once; dynamic: test once, train re-sampled every batch (data/binarize.py)
-    text: TextConfig = Field(default_factory=TextConfig)  # data.source=text: corpus, vocabulary, invalid UTF-8 (apps/text)
+    text: TextConfig = Field(default_factory=TextConfig)  # data.source=text: corpus, vocabulary, invalid UTF-8 (data/text/)
 
 
-# ---- codec (model.kind=codec, apps/compress): a learned image codec trained on D + lambda*R
+# ---- codec (model.kind=codec, models/codec/): a learned image codec trained on D + lambda*R
 class CodecConfig(_Strict):
     lmbda: float = Field(0.01, gt=0.0)  # rate-distortion trade-off: loss = lmbda*255^2*MSE + bpp (CompressAI's scale); larger = more bits, less distortion
     channels: int = Field(32, ge=1)  # hidden channels of the analysis/synthesis transforms (cost grows with its square)
@@ -77,7 +77,7 @@ class CodecConfig(_Strict):
     hyper_stages: int = Field(2, ge=1)  # prior=hyper: stride-2 stages of h_a; the side latent is 2^hyper_stages smaller per side than y
 
 
-# ---- variational autoencoder (model.variational: true; models/variational.py, apps/vae)
+# ---- variational autoencoder (model.variational: true, models/variational/)
 class VAEConfig(_Strict):
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs data.binarize), or gaussian with fixed std `sigma`
     sigma: float = Field(0.1, gt=0.0)  # gaussian: the decoder's fixed std, in model units
@@ -87,9 +87,9 @@ class VAEConfig(_Strict):
     decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
 
 
-# ---- sequence autoencoder (model.kind=seq, apps/text): recurrent encoder -> latent -> autoregressive decoder
+# ---- sequence autoencoder (model.kind=seq, models/seq/): recurrent encoder -> latent -> autoregressive decoder
 class SeqConfig(_Strict):
-    cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and causal decoder fed z (apps/text/transformer.py)
+    cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and causal decoder fed z (models/seq/transformer.py)
     hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder, the model width for the transformer (cost grows with its square per character)
     embed: int = Field(64, ge=1)  # size of a symbol's embedding
     vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
@@ -101,7 +101,7 @@ class SeqConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    kind: Literal["mlp", "conv", "codec", "seq", "unet"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (apps/compress); seq: recurrent sequence autoencoder for text (apps/text); unet: conv stages with skip connections, no bottleneck (denoising, models/unet.py)
+    kind: Literal["mlp", "conv", "codec", "seq", "unet"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (models/codec/); seq: recurrent sequence autoencoder for text (models/seq/); unet: conv stages with skip connections, no bottleneck (denoising, models/unet/)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
     depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
     width: int = Field(256, ge=1)  # hidden width used with `depth`
@@ -121,7 +121,7 @@ class ModelConfig(_Strict):
     codec: CodecConfig = Field(default_factory=CodecConfig)  # model.kind=codec: transforms, entropy model and lambda
     variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
     vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
-    seq: SeqConfig = Field(default_factory=SeqConfig)  # model.kind=seq: cell, hidden size, embedding, vocabulary (apps/text)
+    seq: SeqConfig = Field(default_factory=SeqConfig)  # model.kind=seq: cell, hidden size, embedding, vocabulary (models/seq/)
 
     def hidden_widths(self) -> list[int]:
         """The encoder's hidden widths after `depth` is taken into account."""
@@ -189,7 +189,7 @@ class Config(_Strict):
         if self.data.source in ("npy", "csv", "images", "text") and self.data.path is None:
             if not (self.data.source == "text" and self.data.text.corpus != "file"):
                 raise ValueError(f"data.path is required for data.source={self.data.source}")
-        # ---- text (apps/text): the model's vocabulary is the data's unless set
+        # ---- text (models/seq/): the model's vocabulary is the data's unless set
         if self.model.kind == "seq" and self.model.seq.vocab_size is None:
             self.model.seq.vocab_size = self.data.text.vocab_size
         if self.model.kind == "seq" and self.data.source == "text" and self.model.seq.vocab_size != self.data.text.vocab_size:

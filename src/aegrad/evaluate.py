@@ -18,7 +18,7 @@ def evaluate_run(path: str | Path) -> dict[str, Any]:
     model = run.model
     data = load_dataset(run.config.data, run.config.seed)
     if not data.test_x.is_floating_point():  # token ids (model.kind=seq): the objective's terms, no MSE
-        from aegrad.train.objectives import create_objective
+        from aegrad.objectives import create_objective
         from aegrad.train.scoring import evaluate_terms
 
         terms = evaluate_terms(model, data.test_x, create_objective(run.config, model))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from aegrad.apps.compress.container import FORMAT_VERSION
-from aegrad.apps.compress.hyper import scale_indexes
+from aegrad.models.codec.hyper import scale_indexes
 from aegrad.errors import UserError
 
 # One process builds the same seeded hyperprior codec as the other, sets its torch thread count
@@ -75,7 +75,7 @@ def test_encode_with_two_threads_decode_with_one_and_other_batches(tmp_path: Pat
 
 
 def test_table_indexes_are_float64_and_independent_of_the_batch_split():
-    from aegrad.apps.compress.hyper import ScaleHyperprior
+    from aegrad.models.codec.hyper import ScaleHyperprior
 
     torch.manual_seed(0)
     hyper = ScaleHyperprior(latent=8, hidden=16, stages=2, kernel=3)
@@ -108,7 +108,7 @@ def test_scales_on_the_table_boundaries_get_the_float64_index():
     Here float32 scales pick another table for about a third of them (measured: 20 of 62);
     an encoder and a decoder that disagreed by one float32 rounding would pick differently too.
     """
-    from aegrad.apps.compress.hyper import SCALE_MIN, ScaleHyperprior, scale_table
+    from aegrad.models.codec.hyper import SCALE_MIN, ScaleHyperprior, scale_table
 
     hyper = ScaleHyperprior(latent=62, hidden=4, stages=1, kernel=3)
     t = torch.tensor(scale_table()[1:-1], dtype=torch.float64) - SCALE_MIN  # the first is SCALE_MIN: the next test
@@ -126,7 +126,7 @@ def test_scales_on_the_table_boundaries_get_the_float64_index():
 
 def test_a_vanishing_scale_gets_the_second_table_not_the_first():
     """sigma = SCALE_MIN + softplus(h) > SCALE_MIN = table[0] for every h, also where softplus(h) rounds to 0."""
-    from aegrad.apps.compress.hyper import ScaleHyperprior, scale_table
+    from aegrad.models.codec.hyper import ScaleHyperprior, scale_table
 
     hyper = ScaleHyperprior(latent=4, hidden=4, stages=1, kernel=3)
     with torch.no_grad():

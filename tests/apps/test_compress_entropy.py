@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import torch
 
-from aegrad.apps.compress.entropy import PRECISION, FactorizedPrior, build_tables, quantize_pmf, table_bits
+from aegrad.models.codec.entropy import PRECISION, FactorizedPrior, build_tables, quantize_pmf, table_bits
 
 
 def _prior(seed: int = 0, channels: int = 3) -> FactorizedPrior:
@@ -65,7 +65,7 @@ def test_table_bits_match_the_prior_likelihoods():
 
 _SCRIPT = """
 import hashlib, torch
-from aegrad.apps.compress.entropy import FactorizedPrior, build_tables
+from aegrad.models.codec.entropy import FactorizedPrior, build_tables
 {source}
 print(hashlib.sha256(build_tables(_prior()).to_bytes()).hexdigest())
 """
@@ -84,7 +84,7 @@ def test_a_channel_with_all_its_mass_on_one_value_still_gets_a_codable_table():
     """An unused latent channel (one value) once gave a one-symbol table that constriction refuses to build."""
     import constriction
 
-    from aegrad.apps.compress.entropy import FactorizedPrior, build_tables
+    from aegrad.models.codec.entropy import FactorizedPrior, build_tables
 
     torch.manual_seed(0)
     tables = build_tables(FactorizedPrior(3, [3]), tail_mass=0.9999)  # tails that eat all but the mode

@@ -8,8 +8,8 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from aegrad.apps.compress.entropy import PRECISION, TAIL_MASS
-from aegrad.apps.compress.hyper import SCALE_LEVELS, gaussian_likelihood, gaussian_tables, scale_indexes, scale_table
+from aegrad.models.codec.entropy import PRECISION, TAIL_MASS
+from aegrad.models.codec.hyper import SCALE_LEVELS, gaussian_likelihood, gaussian_tables, scale_indexes, scale_table
 
 
 def test_gaussian_tables_are_exact_integers_monotone_and_match_the_density():

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from aegrad.apps.text.codec import LatentPrior, decode_lines, encode_lines, fit_prior
-from aegrad.apps.text.corpora import read_corpus, read_fortunes, read_words
-from aegrad.apps.text.model import SeqAutoencoder
-from aegrad.apps.text.objective import MaskedCE, masked_ce
-from aegrad.apps.text.timedecay import summarize, time_decay
-from aegrad.apps.text.vocab import EOS, PAD, UNK, Vocabulary, lengths
+from aegrad.data.text.corpora import read_corpus, read_fortunes, read_words
+from aegrad.models.seq.model import SeqAutoencoder
+from aegrad.models.seq.objective import MaskedCE, masked_ce
+from aegrad.models.seq.timedecay import summarize, time_decay
+from aegrad.data.text.vocab import EOS, PAD, UNK, Vocabulary, lengths
 from aegrad.cli import main
 from aegrad.config import DataConfig, ModelConfig, SeqConfig, TextConfig, load_config
 from aegrad.data import load_dataset

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from aegrad.apps.text.bpe import BpeVocabulary, load_vocabulary
+from aegrad.data.text.bpe import BpeVocabulary, load_vocabulary
 from aegrad.apps.text.codec import decode_lines, encode_lines, fit_prior
-from aegrad.apps.text.model import SeqAutoencoder
-from aegrad.apps.text.vocab import EOS, PAD, UNK, Vocabulary
+from aegrad.models.seq.model import SeqAutoencoder
+from aegrad.data.text.vocab import EOS, PAD, UNK, Vocabulary
 from aegrad.config import DataConfig, ModelConfig, SeqConfig, TextConfig
 from aegrad.data import load_dataset
 from aegrad.errors import UserError

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from aegrad.apps.text.model import build_seq, reverse_lines
-from aegrad.apps.text.objective import masked_ce
-from aegrad.apps.text.transformer import TransformerSeqAutoencoder
-from aegrad.apps.text.vocab import BOS, PAD, Vocabulary
+from aegrad.models.seq.model import build_seq, reverse_lines
+from aegrad.models.seq.objective import masked_ce
+from aegrad.models.seq.transformer import TransformerSeqAutoencoder
+from aegrad.data.text.vocab import BOS, PAD, Vocabulary
 from aegrad.config import ModelConfig, SeqConfig
 from aegrad.diagnose import GradientMonitor
 from aegrad.errors import UserError

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import aegrad
-from aegrad.apps.vae.generate import interpolate, sample_prior, tile
+from aegrad.models.variational.generate import interpolate, sample_prior, tile
 from aegrad.cli import main
 from aegrad.errors import UserError
 
@@ -92,7 +92,7 @@ def test_library_functions_and_tile():
 
 
 def test_generation_artifacts_callback_writes_what_the_commands_write(tmp_path):
-    from aegrad.apps.vae.callback import GenerationArtifacts
+    from aegrad.models.variational.artifacts import GenerationArtifacts
 
     out = tmp_path / "run"
     aegrad.train(aegrad.load_config(overrides=OVERRIDES), out=out, report=False, callbacks=[GenerationArtifacts(out, n=9)])

@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from aegrad.apps.vae.objective import ELBO, active_units, kl_weight, latent_kl
+from aegrad.models.variational.objective import ELBO, active_units, kl_weight, latent_kl
 from aegrad.config import VAEConfig, load_config
 from aegrad.data import load_dataset
 from aegrad.data.binarize import binarize
 from aegrad.errors import UserError
 from aegrad.models import create_model, gaussian_kl, log_likelihood, reparameterize
-from aegrad.train.objectives import create_objective, list_objectives
+from aegrad.objectives import create_objective, list_objectives
 
 
 def _vae_cfg(**over):

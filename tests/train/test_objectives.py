@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import aegrad
 from aegrad.config import TrainConfig
 from aegrad.run import read_jsonl
-from aegrad.train.objectives import BCE, MSE, LatentL1, create_objective, list_objectives
+from aegrad.objectives import BCE, MSE, LatentL1, create_objective, list_objectives
 
 
 def _cfg(**over):

@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from aegrad.errors import UserError
-from aegrad.train.penalties import corrupt, latent_l1, list_noises, split_weights, weight_penalty
+from aegrad.data.noise import corrupt, list_noises
+from aegrad.objectives import latent_l1
+from aegrad.train.penalties import split_weights, weight_penalty
 
 
 def _net() -> nn.Module:

@@ -5,6 +5,8 @@
 (torch.Size([1, 8, 8]), (1, 8, 8))
 """
 
+from aegrad.data import skimage as _skimage  # noqa: F401  (registers data.source=skimage)
+from aegrad.data import text as _text  # noqa: F401  (registers data.source=text)
 from aegrad.data.base import SourceData, list_sources, register_source
 from aegrad.data.dataset import Dataset, load_dataset
 from aegrad.data.idx import read_idx, write_idx

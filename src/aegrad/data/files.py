@@ -1,4 +1,4 @@
-"""Sources for the user's own data: .npy/.csv arrays, a folder of images (text files: apps/text/source.py)."""
+"""Sources for the user's own data: .npy/.csv arrays, a folder of images (text files: data/text/source.py)."""
 
 from __future__ import annotations
 

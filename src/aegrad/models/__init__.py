@@ -1,9 +1,13 @@
-"""Autoencoder models: registries of activations, inits, norms and model kinds, and their builders.
+"""Autoencoder models: registries of activations, inits, norms and model kinds, and one folder per family.
 
 ``create_model(cfg, sample_shape)`` builds a registered kind; ``save_model`` /
-``load_model`` move one through safetensors with its config.
+``load_model`` move one through safetensors with its config. Each family folder
+(mlp, conv, unet, variational, codec, seq) holds its model, its default objective,
+its detectors and remedies and its end-of-run files, and registers them with the
+registries when it is imported — here, as timm's ``models/__init__`` imports its models.
 """
 
+from aegrad.models import codec, conv, mlp, seq, unet, variational  # the families: importing one registers it
 from aegrad.models.activations import (
     ActivationSpec,
     activation_family,
@@ -13,21 +17,22 @@ from aegrad.models.activations import (
     list_activations,
     register_activation,
 )
-from aegrad.models.base import Autoencoder, create_model, list_models, register_model
+from aegrad.models.base import (
+    Autoencoder,
+    artifact_callbacks,
+    create_model,
+    list_models,
+    register_artifacts,
+    register_model,
+)
 from aegrad.models.blocks import Block, ConvBlock, ConvTransposeBlock, DenseBlock
-from aegrad.models.conv import ConvAutoencoder  # importing mlp and conv registers them
+from aegrad.models.conv import ConvAutoencoder
 from aegrad.models.inits import init_layer, list_inits, register_init
 from aegrad.models.mlp import MLPAutoencoder
 from aegrad.models.norms import list_norms, register_norm
 from aegrad.models.saving import load_model, save_model
-from aegrad.models.unet import UNetAutoencoder  # registers model.kind=unet (skip connections, denoising)
+from aegrad.models.unet import UNetAutoencoder
 from aegrad.models.variational import Variational, gaussian_kl, log_likelihood, reparameterize
-
-# The variational family trains on the ELBO: register that objective whenever the model registry exists.
-import aegrad.apps.vae.objective  # noqa: E402,F401  isort: skip
-
-import aegrad.apps.compress  # noqa: E402,F401  registers model.kind=codec (apps/compress), last: it imports models.base
-import aegrad.apps.text  # noqa: E402,F401  registers model.kind=seq, objective masked_ce, data.source=text (apps/text)
 
 __all__ = [
     "ActivationSpec",
@@ -42,6 +47,9 @@ __all__ = [
     "Variational",
     "activation_family",
     "activation_gain",
+    "artifact_callbacks",
+    "codec",
+    "conv",
     "create_activation",
     "create_model",
     "gaussian_kl",
@@ -53,10 +61,15 @@ __all__ = [
     "list_norms",
     "load_model",
     "log_likelihood",
+    "mlp",
     "register_activation",
+    "register_artifacts",
     "register_init",
     "register_model",
     "register_norm",
     "reparameterize",
     "save_model",
+    "seq",
+    "unet",
+    "variational",
 ]

@@ -10,6 +10,8 @@ be trained as a shallow autoencoder on the codes of stages 0..i-1.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch.nn as nn
 from torch import Tensor
@@ -26,7 +28,7 @@ class Autoencoder(nn.Module):
     in the order they run, so ``named_modules()`` order is forward order.
     Subclasses override ``to_blocks`` / ``from_blocks`` when the stages want
     another layout than the sample's (the MLP flattens). ``objective`` names the
-    registered objective (train/objectives.py) the family trains on by default.
+    registered objective (aegrad.objectives) the family trains on by default.
     """
 
     objective = "mse"
@@ -88,3 +90,16 @@ def create_model(cfg: ModelConfig, sample_shape: Sequence[int]) -> Autoencoder:
 def list_models() -> list[str]:
     """The registered model kinds (equal to ModelConfig.kind's choices)."""
     return MODELS.names()
+
+
+# A family's end-of-run files (a VAE's samples.png): a factory that, for a run's model config and folder,
+# gives a training callback writing them when the run ends, or None when the config is not that family's.
+ArtifactsFactory = Callable[[ModelConfig, Path], Any]
+ARTIFACTS: Registry[ArtifactsFactory] = Registry("end-of-run artifacts")
+register_artifacts = ARTIFACTS.register
+
+
+def artifact_callbacks(cfg: ModelConfig, run_dir: str | Path) -> list[Any]:
+    """The callbacks (aegrad.train.callbacks.Callback) that write the families' end-of-run files for `cfg`."""
+    made = (ARTIFACTS.get(name)(cfg, Path(run_dir)) for name in ARTIFACTS.names())
+    return [cb for cb in made if cb is not None]

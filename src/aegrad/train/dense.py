@@ -42,8 +42,8 @@ from torch.nn.modules import module as _module  # its global forward-hook regist
 from aegrad.config import Config
 from aegrad.models.activations import activation_name, get_activation
 from aegrad.models.blocks import Block
-from aegrad.models.mlp import MLPAutoencoder
-from aegrad.train.objectives import Terms
+from aegrad.models.mlp.model import MLPAutoencoder
+from aegrad.objectives import Terms
 from aegrad.train.steps import AutogradStep, StepOptions
 
 # oneDNN costs ~30 us more per call than MKL's addmm / mm: it wins on large products only. Measured

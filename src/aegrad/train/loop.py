@@ -50,9 +50,10 @@ from aegrad.train.checkpoint import load_state, save_state, save_weights
 from aegrad.train.clipping import Clipper
 from aegrad.train.guard import NanGuard
 from aegrad.train.hooks import ClipHook, GuardHook, MonitorHook, StepContext
-from aegrad.train.objectives import Objective, create_objective
+from aegrad.objectives import Objective, create_objective
 from aegrad.train.optim import create_optimizer, fused_adam_step, param_groups
-from aegrad.train.penalties import corrupt, weight_penalty
+from aegrad.data.noise import corrupt
+from aegrad.train.penalties import weight_penalty
 from aegrad.train.pretrain import pretrain_layerwise
 from aegrad.train.schedules import Schedule, create_schedule
 from aegrad.train.scoring import evaluate_terms, psnr, trivial_mse

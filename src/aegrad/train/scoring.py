@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aegrad.data import Dataset
-from aegrad.train.objectives import Objective
+from aegrad.objectives import Objective
 
 EVAL_BATCH = 2048  # evaluation batch: large, since no graph is kept
 

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from aegrad.config import Config
 from aegrad.train import distributed as dist
-from aegrad.train.objectives import MSE, Objective, Terms
+from aegrad.objectives import MSE, Objective, Terms
 
 
 @dataclass

@@ -1,12 +1,9 @@
-"""Learned image compression: the ``codec`` model family, its bitstream, and rate-distortion evaluation.
+"""Learned image compression with a trained ``codec`` run: the bitstream (codec.py, container.py), the
+compress / decompress / rd commands, rate-distortion against JPEG/WebP and BD-rate.
 
-Importing this package registers the ``codec`` model, the ``rate_distortion``
-objective and the ``skimage`` data source (models/__init__ imports it). The codec's
-gradient-health detector (``findings``) imports diagnose, which imports models, so
-``aegrad/__init__`` imports it once everything else is loaded.
+The model family itself (transforms, entropy models, the rate-distortion objective) is aegrad/models/codec/.
 """
 
-from aegrad.apps.compress import source as _source  # noqa: F401  (registers data.source=skimage)
-from aegrad.apps.compress.model import GDN, Codec, RateDistortion
+from aegrad.apps.compress.codec import ImageCodec
 
-__all__ = ["GDN", "Codec", "RateDistortion"]
+__all__ = ["ImageCodec"]

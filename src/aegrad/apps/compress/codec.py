@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from aegrad.apps.compress.container import HASH_BYTES, Header, pack, unpack
-from aegrad.apps.compress.entropy import Tables
-from aegrad.apps.compress.hyper import gaussian_tables
-from aegrad.apps.compress.model import Codec
+from aegrad.models.codec.entropy import Tables
+from aegrad.models.codec.hyper import gaussian_tables
+from aegrad.models.codec.model import Codec
 from aegrad.data.normalize import Normalizer
 from aegrad.errors import UserError
 

@@ -153,7 +153,7 @@ def split_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
 
     run = load_run(run_dir)
     if run.config.data.source == "skimage":  # the held-out photographs, whole: a convolutional codec codes any size
-        from aegrad.apps.compress.source import test_photos
+        from aegrad.data.skimage import test_photos
 
         return test_photos(run.config.data.grayscale)[:limit]
     data = load_dataset(run.config.data, run.config.seed)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from aegrad.errors import UserError
-from aegrad.train.penalties import corrupt, list_noises
+from aegrad.data.noise import corrupt, list_noises
 
 
 def list_eval_noises() -> list[str]:

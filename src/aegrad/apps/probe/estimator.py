@@ -24,7 +24,7 @@ from aegrad.config import ModelConfig, TrainConfig
 from aegrad.data.normalize import Normalizer
 from aegrad.models import create_model
 from aegrad.train.optim import create_optimizer, param_groups
-from aegrad.train.penalties import corrupt
+from aegrad.data.noise import corrupt
 
 
 def _seed(random_state: int | None) -> int:

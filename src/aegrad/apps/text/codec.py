@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aegrad.apps.text.model import SeqAutoencoder
-from aegrad.apps.text.vocab import BOS, EOS, PAD, UNK, Vocabulary
+from aegrad.models.seq.model import SeqAutoencoder
+from aegrad.data.text.vocab import BOS, EOS, PAD, UNK, Vocabulary
 from aegrad.errors import UserError
 from aegrad.run import atomic_write_text
 
@@ -100,7 +100,7 @@ def fit_prior(model: SeqAutoencoder, train_ids: torch.Tensor, step: float | None
 def ideal_bits(model: SeqAutoencoder, ids: torch.Tensor, z: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                step: float) -> float:
     """-log2 P(q) - log2 P(x | z_hat) summed over `ids` (no coding: what a perfect coder would spend)."""
-    from aegrad.apps.text.objective import masked_ce
+    from aegrad.models.seq.objective import masked_ce
 
     q = torch.round(z / step)
     normal = torch.distributions.Normal(mean / step, std / step)

@@ -170,7 +170,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_gradients(args: argparse.Namespace) -> int:
     from aegrad.apps.text.run import open_text_run
-    from aegrad.apps.text.timedecay import summarize, time_decay
+    from aegrad.models.seq.timedecay import summarize, time_decay
     from aegrad.diagnose import format_findings
     from aegrad.diagnose.through_time import detect_vanishing_through_time
 

@@ -33,7 +33,7 @@ from aegrad.apps.text.codec import (
     pack,
     stream_bytes,
 )
-from aegrad.apps.text.vocab import Vocabulary
+from aegrad.data.text.vocab import Vocabulary
 from aegrad.errors import UserError
 
 CLASSICAL = ("gzip", "bzip2", "xz", "zstd")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aegrad.apps.text.bpe import load_vocabulary
-from aegrad.apps.text.model import SeqAutoencoder
-from aegrad.apps.text.vocab import Vocabulary
+from aegrad.data.text.bpe import load_vocabulary
+from aegrad.models.seq.model import SeqAutoencoder
+from aegrad.data.text.vocab import Vocabulary
 from aegrad.data import Dataset, load_dataset
 from aegrad.errors import UserError
 from aegrad.run import WEIGHTS, Run, load_run

@@ -59,7 +59,7 @@ def _test_split(run):
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from aegrad.apps.vae.generate import SAMPLES, sample_prior, write_images
+    from aegrad.models.variational.generate import SAMPLES, sample_prior, write_images
 
     run = _run(args.run_dir)
     if run.config.model.kind == "seq":  # a text run samples lines (apps/text)
@@ -75,7 +75,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_interpolate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from aegrad.apps.vae.generate import INTERPOLATION, interpolate, require_variational, write_images
+    from aegrad.models.variational.generate import INTERPOLATION, interpolate, require_variational, write_images
 
     run = _run(args.run_dir)
     if run.config.model.kind == "seq":  # a text run interpolates lines (apps/text)
@@ -96,7 +96,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_nll(args: argparse.Namespace) -> int:
-    from aegrad.apps.vae.generate import require_variational
+    from aegrad.models.variational.generate import require_variational
     from aegrad.apps.vae.iwae import iwae_bounds
 
     run = _run(args.run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegrad.apps.vae.objective import latent_kl
+from aegrad.models.variational.objective import latent_kl
 from aegrad.data import load_dataset
 from aegrad.run import load_run
 

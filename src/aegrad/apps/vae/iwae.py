@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from aegrad.errors import UserError
-from aegrad.models.variational import LOG_2PI
+from aegrad.models.variational.model import LOG_2PI
 
 DEFAULT_KS = (1, 10, 100, 1000)
 _CHUNK_ELEMENTS = 2**24  # decoder outputs per forward pass (64 MB in float32)

@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from aegrad.train.callbacks import Callback
+from aegrad.config import ModelConfig
+from aegrad.models.base import register_artifacts
+from aegrad.run import WEIGHTS
+from aegrad.train.callbacks import Callback  # the hook protocol only: that module imports nothing
 
 
 class GenerationArtifacts(Callback):
@@ -25,12 +28,12 @@ class GenerationArtifacts(Callback):
         self.run_dir, self.n, self.seed, self.between, self.steps = Path(run_dir), n, seed, between, steps
 
     def on_fit_end(self, summary: dict[str, Any]) -> None:
-        from aegrad.apps.vae.generate import INTERPOLATION, SAMPLES, interpolate, sample_prior, write_images
         from aegrad.data import load_dataset
+        from aegrad.models.variational.generate import INTERPOLATION, SAMPLES, interpolate, sample_prior, write_images
         from aegrad.run import load_run
 
         run = load_run(self.run_dir)
-        if not run.config.model.variational or not (self.run_dir / "model.safetensors").is_file():
+        if not run.config.model.variational or not (self.run_dir / WEIGHTS).is_file():
             return
         model = run.model
         images = sample_prior(model, self.n, run.config.model.latent, self.seed)
@@ -39,3 +42,9 @@ class GenerationArtifacts(Callback):
         i, j = (min(k, len(test_x) - 1) for k in self.between)
         strip = interpolate(model, test_x[i], test_x[j], self.steps)
         write_images(self.run_dir / f"{INTERPOLATION}.png", strip, cols=len(strip), between=np.array([i, j]))
+
+
+@register_artifacts("variational")
+def _generation_artifacts(cfg: ModelConfig, run_dir: Path) -> GenerationArtifacts | None:
+    """samples.png and interpolation.png for the report, for a VAE of the mlp or conv stages."""
+    return GenerationArtifacts(run_dir) if cfg.variational and cfg.kind in ("mlp", "conv") else None

@@ -5,7 +5,7 @@ Per sample, in nats (Kingma & Welling 2014, eq. 3):
     ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))
 
 estimated with one reparameterised sample. What is minimised adds three knobs
-against posterior collapse (apps/vae's detector proposes them as remedies):
+against posterior collapse (the family's posterior-collapse detector proposes them as remedies):
 
     loss = recon + w_t * sum_j max(lambda, KL_j),   recon = -log p(x|z)
 
@@ -25,8 +25,8 @@ from torch import Tensor
 
 from aegrad.config import Config, VAEConfig
 from aegrad.errors import UserError
-from aegrad.models.variational import gaussian_kl, log_likelihood
-from aegrad.train.objectives import Objective, Terms, register_objective
+from aegrad.models.variational.model import gaussian_kl, log_likelihood
+from aegrad.objectives import Objective, Terms, register_objective
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016, §5.2: a unit is active when Cov_x(E_q[z_j]) exceeds this
 

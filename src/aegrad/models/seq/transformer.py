@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.text.model import SeqAutoencoder, State
-from aegrad.apps.text.vocab import BOS, lengths
+from aegrad.models.seq.model import SeqAutoencoder, State
+from aegrad.data.text.vocab import BOS, lengths
 from aegrad.config import ModelConfig
 from aegrad.errors import UserError
 

@@ -7,7 +7,7 @@ Ballé, Laparra & Simoncelli 2017, "End-to-end optimized image compression":
     x_hat = g_s(y_hat)         synthesis: the mirror, transposed convs with inverse GDN
     R = sum -log2 p(y_hat)     bits under the per-channel factorised prior (entropy.py)
 
-trained on D + lambda*R (objective ``rate_distortion``, below). Images of any
+trained on D + lambda*R (objective ``rate_distortion``, objective.py). Images of any
 size are padded (edge replicate) to a multiple of 2**stages and the
 reconstruction cropped back. In eval mode the quantised latent is also clamped
 into the entropy tables' support, so the model's quantised reconstruction is
@@ -27,16 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.compress.entropy import FactorizedPrior, Tables, build_tables
-from aegrad.apps.compress.hyper import (
+from aegrad.models.codec.entropy import FactorizedPrior, Tables, build_tables
+from aegrad.models.codec.hyper import (
     ScaleHyperprior,
     gaussian_likelihood,
     gaussian_tables,
 )
-from aegrad.config import Config, ModelConfig
+from aegrad.config import ModelConfig
 from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder, register_model
-from aegrad.train.objectives import Objective, Terms, register_objective
 
 
 class GDN(nn.Module):
@@ -233,29 +232,3 @@ def codec(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> Codec:
     side = [-(-s // 2**cc.stages) for s in sample_shape[1:]]
     densities = m * side[0] * side[1] if per_position else m
     return Codec(enc, dec, FactorizedPrior(densities, list(cc.prior_filters)), sample_shape, cc.stages, per_position)
-
-
-class RateDistortion(Objective):
-    """L = lambda * 255^2 * MSE + R (Ballé et al. 2017 eq. 2; CompressAI's RateDistortionLoss scale).
-
-    R is bits per pixel under the entropy model: sum(-log2 p(y_hat)) / (N * H * W).
-    Logged: ``bpp`` and ``mse`` (targets in [0, 1], so 255^2 * MSE is the 8-bit MSE).
-    """
-
-    name = "rate_distortion"
-
-    def __init__(self, lmbda: float) -> None:
-        self.lmbda = lmbda
-
-    def __call__(self, target: Tensor, outputs: dict[str, Tensor]) -> Terms:
-        n, _, h, w = target.shape
-        bpp = -torch.log2(outputs["likelihoods"].float()).sum() / (n * h * w)
-        mse = F.mse_loss(outputs["x_hat"].float(), target)
-        return {"loss": self.lmbda * 255.0**2 * mse + bpp, "bpp": bpp, "mse": mse}
-
-
-@register_objective("rate_distortion")
-def _rate_distortion(cfg: Config) -> Objective:
-    if cfg.data.normalize != "minmax":
-        raise UserError("train.objective=rate_distortion needs pixels in [0, 1]: set data.normalize=minmax")
-    return RateDistortion(cfg.model.codec.lmbda)

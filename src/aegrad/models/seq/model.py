@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.text.vocab import BOS, EOS, PAD, UNK, lengths
+from aegrad.data.text.vocab import BOS, EOS, PAD, UNK, lengths
 from aegrad.config import ModelConfig, SeqConfig
 from aegrad.errors import UserError
 from aegrad.models.base import register_model
-from aegrad.models.variational import reparameterize
+from aegrad.models.variational.model import reparameterize
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 State = tuple[Tensor, ...]  # (h,) or, for lstm, (h, c)
@@ -236,7 +236,7 @@ class SeqAutoencoder(nn.Module):
         logits, target, mask = self.teacher_forced(ids, z)
         out.update(logits=logits, target=target, mask=mask, z=z)
         if not self.training and self.probe_samples > 0 and not torch.is_inference_mode_enabled():
-            from aegrad.apps.text.timedecay import probe_terms  # here: timedecay imports this module
+            from aegrad.models.seq.timedecay import probe_terms  # here: timedecay imports this module
 
             out.update(probe_terms(self, ids[: self.probe_samples]))
         return out
@@ -246,7 +246,7 @@ class SeqAutoencoder(nn.Module):
 def build_seq(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqAutoencoder:
     if cfg.seq.cell == "transformer":
         # imported here: it subclasses this module's model
-        from aegrad.apps.text.transformer import TransformerSeqAutoencoder
+        from aegrad.models.seq.transformer import TransformerSeqAutoencoder
 
         return TransformerSeqAutoencoder(cfg, sample_shape)
     return SeqAutoencoder(cfg, sample_shape)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aegrad.apps.text.model import SeqAutoencoder
-from aegrad.apps.text.objective import masked_ce
-from aegrad.apps.text.vocab import lengths
+from aegrad.models.seq.model import SeqAutoencoder
+from aegrad.models.seq.objective import masked_ce
+from aegrad.data.text.vocab import lengths
 
 MAX_SPAN = 64  # the longest distance the summary reads
 REACH = 0.25  # share of probed lines that must reach a distance for it to count in the summary

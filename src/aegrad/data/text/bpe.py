@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from aegrad.apps.text.vocab import EOS, PAD, SPECIALS, Vocabulary
+from aegrad.data.text.vocab import EOS, PAD, SPECIALS, Vocabulary
 from aegrad.errors import UserError
 
 BYTES = 256  # byte-level BPE's initial alphabet

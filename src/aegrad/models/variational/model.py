@@ -8,9 +8,9 @@ reaches the encoder through the sample (Kingma & Welling 2014, §2.4); the prior
 is p(z) = N(0, I), and the decoder gives the parameters of p(x|z): Bernoulli
 logits, or a Gaussian mean with fixed std ``model.vae.sigma``.
 
-The objective (the ELBO, apps/vae/objective.py) uses the pure functions here:
+The objective (the ELBO, objective.py) uses the pure functions here:
 ``gaussian_kl`` (per dimension, closed form) and ``log_likelihood``; the IWAE
-bound (apps/vae/iwae.py) uses the same functions, so training and evaluation
+bound (apps/vae/iwae.py, a use of a trained VAE) uses the same functions, so training and evaluation
 score a model alike.
 """
 

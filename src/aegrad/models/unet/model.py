@@ -47,7 +47,7 @@ from aegrad.models.blocks import (
     deconv_output_padding,
 )
 from aegrad.models.inits import init_layer
-from aegrad.models.mlp import output_head
+from aegrad.models.mlp.model import output_head
 from aegrad.models.norms import get_norm
 
 

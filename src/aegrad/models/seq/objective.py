@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aegrad.apps.vae.objective import kl_weight
+from aegrad.models.variational.objective import kl_weight
 from aegrad.config import Config
-from aegrad.models.variational import gaussian_kl
-from aegrad.train.objectives import Objective, Terms, register_objective
+from aegrad.models.variational.model import gaussian_kl
+from aegrad.objectives import Objective, Terms, register_objective
 
 PROBE_TERMS = ("tgrad_ratio", "tgrad_span", "tgrad_per_step")  # timedecay.py, measured in eval forward only
 

@@ -13,9 +13,9 @@ import logging
 
 import numpy as np
 
-from aegrad.apps.text.bpe import BpeVocabulary
-from aegrad.apps.text.corpora import read_corpus
-from aegrad.apps.text.vocab import Vocabulary
+from aegrad.data.text.bpe import BpeVocabulary
+from aegrad.data.text.corpora import read_corpus
+from aegrad.data.text.vocab import Vocabulary
 from aegrad.config import DataConfig
 from aegrad.data.base import SourceData, register_source
 from aegrad.data.dataset import split

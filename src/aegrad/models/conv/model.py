@@ -26,8 +26,8 @@ from aegrad.errors import UserError
 from aegrad.models.base import Autoencoder, register_model
 from aegrad.models.blocks import ConvBlock, ConvTransposeBlock, DenseBlock, conv_out_size, deconv_output_padding
 from aegrad.models.inits import init_layer
-from aegrad.models.mlp import output_head
-from aegrad.models.variational import make_variational
+from aegrad.models.mlp.model import output_head
+from aegrad.models.variational.model import make_variational
 
 
 class ConvAutoencoder(Autoencoder):

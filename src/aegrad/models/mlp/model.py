@@ -27,7 +27,7 @@ from aegrad.models.activations import create_activation
 from aegrad.models.base import Autoencoder, register_model
 from aegrad.models.blocks import Block, DenseBlock
 from aegrad.models.inits import init_layer
-from aegrad.models.variational import make_variational
+from aegrad.models.variational.model import make_variational
 
 
 def _hidden(cfg: ModelConfig, n_in: int, n_out: int) -> DenseBlock:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aegrad.apps.compress.entropy import (
+from aegrad.models.codec.entropy import (
     LIKELIHOOD_BOUND,
     PRECISION,
     TAIL_MASS,

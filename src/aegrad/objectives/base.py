@@ -6,7 +6,7 @@ with a ``"loss"`` entry, the one the loop optimises; every other entry is only
 logged (per step and per epoch in metrics.jsonl, and drawn in the loss plot).
 This is how CompressAI's loss modules return ``{"loss", "bpp_loss", "mse_loss"}``.
 The loop never names a particular loss: a new model family brings its objective,
-registered here by name, and declares it as its model class's ``objective``.
+registered by name (``register_objective``) in its own folder, and declares it as its model class's ``objective``.
 
     @register_objective("mse")
     def _mse(cfg: Config) -> Objective: ...
@@ -19,13 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from aegrad.config import Config
-from aegrad.errors import UserError
 from aegrad.registry import Registry
-from aegrad.train.penalties import latent_l1
 
 Terms = dict[str, Tensor]  # "loss" first: optimised; the rest logged
 
@@ -68,28 +65,16 @@ def create_objective(cfg: Config, model: torch.nn.Module) -> Objective:
     return objective
 
 
-class MSE(Objective):
-    """Mean squared reconstruction error, ``mean((x_hat - x)^2)``: the plain autoencoder's objective."""
+def latent_l1(z: Tensor, coef: float) -> Tensor:
+    """coef * (1/N) * sum_n sum_j |z_nj|: the L1 norm of each code, averaged over the batch.
 
-    name = "mse"
-
-    def __call__(self, target: Tensor, outputs: dict[str, Tensor]) -> Terms:
-        mse = F.mse_loss(outputs["x_hat"].float(), target)
-        return {"loss": mse, "mse": mse}
-
-
-class BCE(Objective):
-    """Binary cross-entropy of the reconstruction, per element and averaged:
-    ``-mean(x log x_hat + (1 - x) log(1 - x_hat))``, for targets in [0, 1] (binarised
-    images: the Bernoulli likelihood, Bengio et al. 2007). The MSE is logged beside it.
+    The batch mean makes the coefficient independent of the batch size; the sum
+    over code units makes the penalty each code's L1 norm, as in sparse coding
+    (so it is not rescaled when the latent width changes).
     """
-
-    name = "bce"
-
-    def __call__(self, target: Tensor, outputs: dict[str, Tensor]) -> Terms:
-        x_hat = outputs["x_hat"].float()
-        bce = F.binary_cross_entropy(x_hat, target)
-        return {"loss": bce, "bce": bce, "mse": F.mse_loss(x_hat.detach(), target)}
+    if not coef:
+        return torch.zeros((), device=z.device, dtype=z.dtype)
+    return coef * z.abs().sum() / z.shape[0]
 
 
 class LatentL1(Objective):
@@ -106,18 +91,3 @@ class LatentL1(Objective):
 
     def begin_step(self, step: int) -> None:
         self.inner.begin_step(step)
-
-
-@register_objective("mse")
-def _mse(cfg: Config) -> Objective:
-    return MSE()
-
-
-@register_objective("bce")
-def _bce(cfg: Config) -> Objective:
-    if cfg.model.output != "sigmoid" or cfg.data.normalize != "minmax":
-        raise UserError(
-            "train.objective=bce needs targets and reconstructions in [0, 1]: "
-            "set model.output=sigmoid and data.normalize=minmax (or use train.objective=mse)"
-        )
-    return BCE()
