@@ -20,11 +20,18 @@ from aegrad.apps.anomaly import command as anomaly_command
 from aegrad.apps.compress import command as codec_command
 from aegrad.apps.denoise import command as denoise_command
 from aegrad.apps.probe import command as probe_command
-from aegrad.apps.vae import command as vae_command
 from aegrad.apps.text import command as text_command
-from aegrad.doctor import command as doctor_command  # aegrad doctor (issue 18)
+from aegrad.apps.vae import command as vae_command
+from aegrad.config import add_config_args, config_from_args
+from aegrad.doctor import command as doctor_command
 from aegrad.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UserError, excerpt, os_error_message
 from aegrad.train.callbacks import Callback
+
+# The command modules beyond the core commands below, in `aegrad --help` order; each has `add_parser(sub)`
+# and `COMMANDS` (name -> function): sample, interpolate, nll; compress, decompress, rd; text-*; anomaly;
+# denoise; probe; doctor.
+COMMAND_MODULES = (vae_command, codec_command, text_command, anomaly_command, denoise_command, probe_command,
+                   doctor_command)
 
 log = logging.getLogger("aegrad")
 
@@ -46,20 +53,12 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", help="a built-in config (see `aegrad presets`); default digits-mlp")
-    src.add_argument("--config", help="a YAML config file, e.g. runs/X/config.yaml")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set model.depth=8 (repeatable)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aegrad", description="Autoencoders that train, and say why when they don't.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train an autoencoder and write a run directory")
-    _config_args(p)
+    add_config_args(p)
     p.add_argument("--out", help="run directory (default runs/<preset>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="print only the run directory (no progress bar or summary)")
@@ -85,19 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="shrink the study to run in a couple of minutes")
     p.add_argument("--jobs", type=int, default=None, help="parallel trials (default: the cores)")
     p.add_argument("--out", help="study directory (default studies/<name>)")
-    vae_command.add_parser(sub)  # sample, interpolate, nll (apps/vae)
-    codec_command.add_parser(sub)  # compress, decompress, rd (apps/compress)
-    text_command.add_parser(sub)  # text-compress, text-decompress, text-eval, text-sample, ... (apps/text)
-    for app in (anomaly_command, denoise_command, probe_command):  # anomaly, denoise, probe (apps/*)
-        app.add_parser(sub)
-    doctor_command.add_parser(sub)  # doctor (doctor/command.py)
+    for command in COMMAND_MODULES:
+        command.add_parser(sub)
     return parser
-
-
-def _load_cfg(args: argparse.Namespace):
-    from aegrad.config import load_config, parse_set_args
-
-    return load_config(preset=args.preset, path=args.config, overrides=parse_set_args(args.sets))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -113,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         cfg = with_overrides(load_run(args.resume).config, parse_set_args(args.sets))
     else:
-        cfg = _load_cfg(args)
+        cfg = config_from_args(args)
     if args.out and not args.resume and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a file, not a folder; pick a new folder for the run")
     if args.out and not args.resume and Path(args.out).exists() and any(Path(args.out).iterdir()):
@@ -268,13 +257,7 @@ COMMANDS = {
     "report": cmd_report,
     "presets": cmd_presets,
     "study": cmd_study,
-    **vae_command.COMMANDS,
-    **codec_command.COMMANDS,
-    **text_command.COMMANDS,
-    **anomaly_command.COMMANDS,
-    **denoise_command.COMMANDS,
-    **probe_command.COMMANDS,
-    **doctor_command.COMMANDS,
+    **{name: fn for command in COMMAND_MODULES for name, fn in command.COMMANDS.items()},
 }
 
 
@@ -323,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout closed early (e.g. piped into `head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    # ---- reliability (issue 19): file-system and allocation failures are bad input too, one line each
+    # ---- file-system and allocation failures are bad input too, one line each
     except OSError as err:  # --out is a file or under one, unwritable, a name too long, a full disk, ...
         print(f"aegrad: error: {os_error_message(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -8,6 +8,7 @@ CLI's ``--set``, study grids and remedy patches all go through it.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import typing
 from importlib import resources
@@ -152,7 +153,7 @@ class TrainConfig(_Strict):
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
     weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
-    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised (train/objectives.py); auto: the model family's own (mse for plain autoencoders)
+    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised (aegrad/objectives, or the family's own folder); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking", "salt_pepper"] = "none"  # input corruption (denoising autoencoder)
     noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed; salt_pepper: fraction set to 0 or 1
@@ -219,14 +220,14 @@ class Config(_Strict):
                 "data.normalize=zscore gives targets outside model.output=sigmoid's (0, 1) range, so they cannot "
                 "be reconstructed; set model.output=identity or data.normalize=minmax"
             )
-        _check_ranges(self)  # reliability (issue 19): finite floats, betas, seed, widths, run name
+        _check_ranges(self)  # finite floats, betas, seed, widths, run name
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-# ---- reliability (issue 19): what the fields' own bounds cannot say, checked before anything runs
+# ---- what the fields' own bounds cannot say, checked before anything runs
 
 FLOAT32_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max: larger values become inf in training
 SEED_MAX = 2**63 - 1  # torch.manual_seed's and numpy's non-negative range
@@ -348,6 +349,25 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
             node = child
         node[parts[-1]] = parse_value(value) if isinstance(value, str) else value
     return out
+
+
+def add_config_args(
+    p: argparse.ArgumentParser,
+    preset_help: str = "a built-in config (see `aegrad presets`); default digits-mlp",
+    config_help: str = "a YAML config file, e.g. runs/X/config.yaml",
+    set_help: str = "override a config key, e.g. --set model.depth=8 (repeatable)",
+) -> None:
+    """The commands' one way to name a config: ``--preset NAME | --config FILE``, then ``--set KEY=VALUE``..."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help=preset_help)
+    src.add_argument("--config", help=config_help)
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def config_from_args(args: argparse.Namespace, default_preset: str | None = None) -> Config:
+    """The config ``add_config_args``' arguments name (`default_preset` when neither --preset nor --config is given)."""
+    preset = args.preset or (None if args.config else default_preset)
+    return load_config(preset=preset, path=args.config, overrides=parse_set_args(args.sets))
 
 
 def parse_set_args(items: list[str]) -> dict[str, Any]:

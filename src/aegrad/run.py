@@ -193,7 +193,7 @@ def load_run(path: str | Path) -> Run:
     return Run(path=p, config=cfg, summary=summary)
 
 
-# ---- reliability (issue 19): a run's state as `diagnose` says it, and one writer per run folder
+# ---- a run's state as `diagnose` says it, and one writer per run folder
 
 
 def run_state(path: str | Path) -> str:

@@ -67,11 +67,12 @@ class ImageCodec:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> ImageCodec:
         from aegrad.models import load_model
+        from aegrad.run import WEIGHTS
 
         path = Path(run_dir)
         if not path.is_dir():
             raise UserError(f"run directory not found: {path}")
-        model, _cfg, _shape, extra = load_model(path / "model.safetensors")
+        model, _cfg, _shape, extra = load_model(path / WEIGHTS)
         norm = Normalizer.from_state_dict({k.removeprefix("normalizer."): v for k, v in extra.items()})
         return cls(model, norm)  # type: ignore[arg-type]
 

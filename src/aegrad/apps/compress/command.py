@@ -129,13 +129,15 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 def _run_dirs(paths: list[str]) -> list[Path]:
     """Run folders (those with model.safetensors), a study folder expanded to the runs under it."""
+    from aegrad.run import WEIGHTS
+
     out: list[Path] = []
     for name in paths:
         p = Path(name)
-        if (p / "model.safetensors").is_file():
+        if (p / WEIGHTS).is_file():
             out.append(p)
         elif p.is_dir():
-            found = sorted(m.parent for m in p.rglob("model.safetensors"))
+            found = sorted(m.parent for m in p.rglob(WEIGHTS))
             if not found:
                 raise UserError(f"{p} holds no trained run (no model.safetensors under it)")
             out.extend(found)

@@ -7,17 +7,19 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from aegrad.config import add_config_args
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "denoise", help="train (or load) a denoising autoencoder and compare it with classical filters"
     )
     p.add_argument("run_dir", nargs="?", help="measure this run at every level (default: train one per level)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", help="config to train denoisers from (default fashion-denoise: a U-Net predicting the noise)")
-    src.add_argument("--config", help="a YAML config file to train denoisers from")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key of the denoisers trained (repeatable)")
+    add_config_args(
+        p, preset_help="config to train denoisers from (default fashion-denoise: a U-Net predicting the noise)",
+        config_help="a YAML config file to train denoisers from",
+        set_help="override a config key of the denoisers trained (repeatable)",
+    )
     p.add_argument("--noise", default="gaussian", help="gaussian | masking | salt_pepper (default gaussian)")
     p.add_argument("--levels", default="0.1,0.2,0.3", help="comma-separated noise levels (default 0.1,0.2,0.3)")
     p.add_argument("--test-limit", type=int, default=500, help="test images measured (default 500)")
@@ -49,7 +51,7 @@ def format_denoise(res: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from aegrad.apps.denoise.noise import list_eval_noises
     from aegrad.apps.denoise.runs import DEFAULT_PRESET, denoise_study
-    from aegrad.config import load_config, parse_set_args
+    from aegrad.config import config_from_args
     from aegrad.errors import UserError
 
     if args.noise not in list_eval_noises():
@@ -58,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--test-limit must be at least 1, got {args.test_limit}")
     if args.run_dir and (args.preset or args.config or args.sets):
         raise UserError("a RUN_DIR is measured as trained; --preset/--config/--set apply only when training denoisers")
-    preset = args.preset or (None if args.config else DEFAULT_PRESET)
-    cfg = None if args.run_dir else load_config(preset=preset, path=args.config, overrides=parse_set_args(args.sets))
+    cfg = None if args.run_dir else config_from_args(args, DEFAULT_PRESET)
     out = Path(args.out) if args.out else Path("runs") / f"denoise-{datetime.now():%Y%m%d-%H%M%S}"
     res = denoise_study(
         args.noise, _levels(args.levels), out, run_dir=args.run_dir, cfg=cfg, test_limit=args.test_limit

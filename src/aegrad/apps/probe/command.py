@@ -36,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.neighbors < 1:
         raise UserError(f"--neighbors must be at least 1, got {args.neighbors}")
+    from aegrad.apps.family import command_for
     from aegrad.run import load_run
 
-    if load_run(args.run_dir).config.model.kind == "seq":  # a text run: codes vs TF-IDF (apps/text)
-        from aegrad.apps.text import command as text_command
-
-        return text_command.cmd_probe(argparse.Namespace(run_dir=args.run_dir, json=args.json))
+    own = command_for("probe", load_run(args.run_dir).config.model.kind)  # a text run: codes vs TF-IDF
+    if own is not None:
+        return own(args)
     res = probe_run(args.run_dir, args.limit, args.test_limit, args.neighbors)
     print(json.dumps(res, indent=2) if args.json else format_probe(res))
     return 0

@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from aegrad.apps.family import family_command
 from aegrad.errors import UserError
 
 
@@ -200,3 +201,21 @@ COMMANDS = {
     "text-probe": cmd_probe,
     "text-gradients": cmd_gradients,
 }
+
+
+# ---- text's forms of the commands every family shares (`aegrad sample/interpolate/probe` on a seq run)
+
+
+@family_command("sample", "seq")
+def _sample(args: argparse.Namespace) -> int:
+    return cmd_sample(argparse.Namespace(run_dir=args.run_dir, n=args.n, seed=args.seed, temperature=0.0))
+
+
+@family_command("interpolate", "seq")
+def _interpolate(args: argparse.Namespace) -> int:
+    return cmd_interpolate(argparse.Namespace(run_dir=args.run_dir, between=args.between, steps=args.steps))
+
+
+@family_command("probe", "seq")
+def _probe(args: argparse.Namespace) -> int:
+    return cmd_probe(argparse.Namespace(run_dir=args.run_dir, json=args.json))

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from aegrad.apps.family import command_for
 from aegrad.errors import UserError
 
 
@@ -62,10 +63,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from aegrad.models.variational.generate import SAMPLES, sample_prior, write_images
 
     run = _run(args.run_dir)
-    if run.config.model.kind == "seq":  # a text run samples lines (apps/text)
-        from aegrad.apps.text import command as text_command
-
-        return text_command.cmd_sample(argparse.Namespace(run_dir=args.run_dir, n=args.n, seed=args.seed, temperature=0.0))
+    own = command_for("sample", run.config.model.kind)  # a text run samples lines
+    if own is not None:
+        return own(args)
     out = _out(args, run.path, SAMPLES)
     images = sample_prior(run.model, args.n, run.config.model.latent, args.seed)
     print(write_images(out, images, cols=math.ceil(math.sqrt(args.n))))
@@ -78,10 +78,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from aegrad.models.variational.generate import INTERPOLATION, interpolate, require_variational, write_images
 
     run = _run(args.run_dir)
-    if run.config.model.kind == "seq":  # a text run interpolates lines (apps/text)
-        from aegrad.apps.text import command as text_command
-
-        return text_command.cmd_interpolate(argparse.Namespace(run_dir=args.run_dir, between=args.between, steps=args.steps))
+    own = command_for("interpolate", run.config.model.kind)  # a text run interpolates lines
+    if own is not None:
+        return own(args)
     out = _out(args, run.path, INTERPOLATION)
     model = run.model
     require_variational(model)

@@ -59,10 +59,3 @@ def _fit_tokens(vocab: Vocabulary, lines: list[str], cfg: DataConfig) -> tuple[l
     if not keep.all():
         log.info("data.source=text: %d line(s) longer than max_len=%d tokens dropped", int((~keep).sum()), cfg.max_len)
     return lines, keep
-
-
-def line_split(cfg: DataConfig, seed: int) -> tuple[list[str], list[str]]:
-    """(train lines, test lines) exactly as the source splits them (before data.limit / test_limit)."""
-    corpus = read_corpus(cfg)
-    train, test = split(len(corpus.lines), cfg.test_fraction, seed)
-    return [corpus.lines[i] for i in train], [corpus.lines[i] for i in test]
