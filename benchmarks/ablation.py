@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aegrad.train.callbacks import Callback
 from benchmarks import out_problem
 from benchmarks.harness import REPO, _env, _tail, aegrad_command
 from benchmarks.results import spread
@@ -81,7 +82,7 @@ OPTION_OF = {
 }
 
 
-class _Toggles:
+class _Toggles(Callback):
     """A training callback that switches the step variants on in turn and times every step.
 
     The run cycles blocks of `block` steps: aegrad, variant 1, aegrad, variant 2, ...

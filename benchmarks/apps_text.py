@@ -60,7 +60,7 @@ def variants(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 def through_time(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    from aegrad.diagnose.through_time import detect_vanishing_through_time
+    from aegrad.models.seq.findings import vanishing_through_time
 
     out = {}
     for cell in ("rnn", "gru"):
@@ -69,7 +69,7 @@ def through_time(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             over.update({"model.seq.hidden": 64, "data.limit": 640, "train.batch_size": 32, "train.lr": 0.005})
         run = _train(over, root / f"tt-{cell}")
         epochs = [m for m in run.metrics if m.get("kind") == "epoch"]
-        found = detect_vanishing_through_time(run.metrics, run.config)
+        found = [f.to_dict() for f in vanishing_through_time(run.metrics, run.config)]
         out[cell] = {
             "ratio_per_epoch": [e["test_tgrad_ratio"] for e in epochs],
             "span": epochs[-1]["test_tgrad_span"],
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_eval(results["compression"]))
         r = results["probe"] = probe_text(open_text_run(run_dir))
         print(f"\nclassification, {r['classes']} fortunes categories, {r['test_lines']} test lines: majority "
-              f"{r['majority_class']:.3f}, latent logistic {r['latent_logistic']:.3f}, tf-idf logistic {r['tfidf_logistic']:.3f}")
+              f"{r['majority_class']:.3f}, latent logistic {r['latent_logistic']:.3f}, "
+              f"tf-idf logistic {r['tfidf_logistic']:.3f}")
         rec = results["reconstruction"] = variants(args, root)
         print("\nreconstruction from z alone, held-out words (text-words preset):")
         for name, v in rec.items():

@@ -23,7 +23,6 @@ from aegrad.models import create_model, list_activations, list_inits, list_model
 from aegrad.run import Run, load_run
 from aegrad.train.callbacks import Callback
 
-from aegrad.apps.compress import findings as _codec_findings  # noqa: E402,F401  codec detector + remedy (after diagnose)
 from aegrad.apps.compress.codec import ImageCodec  # noqa: E402
 
 __version__ = "0.1.0"

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aegrad.config import Config
-from aegrad.models import artifact_callbacks
-from aegrad.run import Run, default_run_dir, load_run, unlock_run_dir
+from aegrad.models import family_callbacks
+from aegrad.run import Run, default_run_dir, load_run
 from aegrad.train import distributed as dist
 from aegrad.train.callbacks import Callback
 from aegrad.train.loop import fit
@@ -37,15 +37,12 @@ def train(
     `options` switches parts of the fast path off (benchmarks; see aegrad.train.steps.StepOptions).
     """
     run_dir = Path(resume) if resume is not None else Path(out) if out is not None else default_run_dir(cfg)
-    for extra in artifact_callbacks(cfg.model, run_dir):  # the family's end-of-run files (a VAE's samples.png)
+    for extra in family_callbacks(cfg.model, run_dir):  # the family's end-of-run files (a VAE's samples.png)
         if not any(isinstance(cb, type(extra)) for cb in callbacks):  # the caller's own settings win
             callbacks = [*callbacks, extra]
-    try:
-        summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)
-        if report and dist.is_rank0():
-            write_report(run_dir)
-    finally:
-        unlock_run_dir(run_dir)  # fit releases it when it ends; this covers a run that raised
+    summary = fit(cfg, run_dir, resume=resume is not None, callbacks=callbacks, options=options)  # holds the lock
+    if report and dist.is_rank0():
+        write_report(run_dir)
     dist.cleanup()
     run = Run(path=run_dir, config=cfg, summary=summary)
     return run

@@ -18,10 +18,12 @@ def evaluate_run(path: str | Path) -> dict[str, Any]:
     model = run.model
     data = load_dataset(run.config.data, run.config.seed)
     if not data.test_x.is_floating_point():  # token ids (model.kind=seq): the objective's terms, no MSE
+        from aegrad.models import family_callbacks
         from aegrad.objectives import create_objective
         from aegrad.train.scoring import evaluate_terms
 
-        terms = evaluate_terms(model, data.test_x, create_objective(run.config, model))
+        callbacks = family_callbacks(run.config.model, run.path)  # the family's measured terms (test_tgrad_*)
+        terms = evaluate_terms(model, data.test_x, create_objective(run.config, model), callbacks)
         return {"run": str(run.path), "test_samples": len(data.test_x),
                 **{f"test_{k}": v for k, v in terms.items() if k != "mse"}}
     mse = evaluate(model, data.test_x)

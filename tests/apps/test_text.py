@@ -14,12 +14,20 @@ from aegrad.data.text.corpora import read_corpus, read_fortunes, read_words
 from aegrad.models.seq.model import SeqAutoencoder
 from aegrad.models.seq.objective import MaskedCE, masked_ce
 from aegrad.models.seq.timedecay import summarize, time_decay
+from aegrad.models.seq.findings import RATIO_LIMIT, vanishing_through_time
 from aegrad.data.text.vocab import EOS, PAD, UNK, Vocabulary, lengths
 from aegrad.cli import main
 from aegrad.config import DataConfig, ModelConfig, SeqConfig, TextConfig, load_config
 from aegrad.data import load_dataset
-from aegrad.diagnose.through_time import KIND, RATIO_LIMIT, detect_vanishing_through_time
+from aegrad.diagnose import Kind
 from aegrad.errors import UserError
+
+KIND = Kind.VANISHING_THROUGH_TIME
+
+
+def detect_vanishing_through_time(metrics, config=None):
+    return [f.to_dict() for f in vanishing_through_time(metrics, config)]
+
 
 LINES = ["hello world", "autoencoders", "naïve café", "a b c", "the quick brown fox", "hello again"]
 
@@ -82,7 +90,8 @@ def test_missing_corpus_is_one_clear_line(tmp_path, capsys):
         read_fortunes(None, tmp_path / "none")
     with pytest.raises(UserError, match=r"corpus wamerican not found .*\(apt-get install wamerican\)"):
         read_words(tmp_path / "words")
-    code = main(["train", "--preset", "text-fortunes", "--set", f"data.path={tmp_path / 'none'}", "--out", str(tmp_path / "r")])
+    code = main(["train", "--preset", "text-fortunes", "--set", f"data.path={tmp_path / 'none'}",
+                 "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "install the Debian package 'fortunes'" in err[0]
 
@@ -188,7 +197,8 @@ def test_vanishing_through_time_finding_and_remedies():
     assert detect_vanishing_through_time(_epochs(1e-9, span=8), cfg) == []  # too short to judge
     from aegrad.diagnose import diagnose
 
-    wired = diagnose([{"step": 1, "window_steps": 1, "layers": [], "numel": [], "grad_norm": {"mean": [], "max": [], "min": []},
+    wired = diagnose([{"step": 1, "window_steps": 1, "layers": [], "numel": [],
+                       "grad_norm": {"mean": [], "max": [], "min": []},
                        "grad_rms": [], "weight_norm": [], "update_ratio": None, "nonfinite_steps": 0, "loss": None,
                        "activations": {}}], metrics=_epochs(1e-9), config=cfg)
     assert KIND in [x["kind"] for x in wired["findings"]]
@@ -209,13 +219,22 @@ def test_rnn_probe_flags_and_gated_carry_does_not():
         assert bool(detect_vanishing_through_time(metrics)) is flagged, s
 
 
-def test_eval_forward_logs_the_probe_and_training_forward_does_not():
+def test_the_forward_measures_nothing_and_the_eval_probe_adds_the_terms():
+    from aegrad.models import family_callbacks
+    from aegrad.models.seq.timedecay import TimeDecayProbe, probe_terms
+    from aegrad.models.seq.model import trim
+
     vocab = Vocabulary.build(LINES, 40)
     ids = torch.from_numpy(vocab.encode(LINES, 24))
     model = small_model()
-    assert "tgrad_ratio" not in model.train()(ids)
-    out = model.eval()(ids)
-    assert {"tgrad_ratio", "tgrad_span", "tgrad_per_step"} <= set(out)
+    assert "tgrad_ratio" not in model.train()(ids) and "tgrad_ratio" not in model.eval()(ids)
+    probes = [cb for cb in family_callbacks(ModelConfig(kind="seq"), "unused") if isinstance(cb, TimeDecayProbe)]
+    assert len(probes) == 1  # the family registers its probe for every seq run
+    terms: dict = {}
+    probes[0].on_eval_batch(model, ids, terms)
+    want = probe_terms(model, trim(ids)[: model.probe_samples])
+    assert set(terms) == {"tgrad_ratio", "tgrad_span", "tgrad_per_step"}
+    assert all(float(terms[k]) == float(want[k]) for k in want)
     assert all(p.grad is None for p in model.parameters())  # the probe never touches parameter gradients
 
 

@@ -8,9 +8,16 @@ import pytest
 
 import aegrad
 from aegrad.cli import main
-from aegrad.diagnose.through_time import KIND, detect_vanishing_through_time
+from aegrad.diagnose import Kind
+from aegrad.models.seq.findings import vanishing_through_time
 
 pytestmark = pytest.mark.slow
+KIND = Kind.VANISHING_THROUGH_TIME
+
+
+def detect_vanishing_through_time(metrics, config):
+    return [f.to_dict() for f in vanishing_through_time(metrics, config)]
+
 
 SMALL = {"model.seq.hidden": 64, "model.seq.embed": 32, "model.latent": 16, "data.limit": 640, "data.test_limit": 128,
          "train.batch_size": 32, "train.lr": 0.005, "train.epochs": 4, "monitor.enabled": False}

@@ -7,8 +7,10 @@ import pytest
 
 import aegrad
 from aegrad.apps.vae.diagnosis import collapse_findings
-from aegrad.diagnose import diagnose
-from aegrad.diagnose.collapse import KIND, collapse_remedies, detect_posterior_collapse
+from aegrad.diagnose import Kind, diagnose, remedies_for
+from aegrad.models.variational.findings import posterior_collapse
+
+KIND = Kind.POSTERIOR_COLLAPSE
 
 BASE = {"model.variational": True, "data.binarize": "dynamic", "model.latent": 16, "train.epochs": 15}
 
@@ -60,15 +62,24 @@ def test_detector_on_synthetic_metrics_and_remedies_that_apply():
         return [{"kind": "epoch", "test_active_units": a, "test_recon": r, "test_kl": 0.1, "test_mse": 0.5}
                 for a, r in zip(au, recon)]
 
+    def detect(metrics, config, **kw):
+        return [f.to_dict() for f in posterior_collapse(metrics, config, **kw)]
+
     cfg = {"model": {"latent": 10, "kind": "mlp", "widths": [64, 32], "vae": {"beta": 1.0, "free_bits": 0.0}}}
     stalled = epochs([3, 2, 2, 2], [100, 90, 89.9, 89.9])
-    assert detect_posterior_collapse(stalled, cfg)[0]["severity"] == "warning"
-    assert detect_posterior_collapse(stalled, cfg, trivial_mse=0.5)[0]["severity"] == "error"
-    assert detect_posterior_collapse(epochs([3, 2, 2, 2], [100, 90, 80, 70]), cfg) == []  # still learning
-    assert detect_posterior_collapse(epochs([3, 2, 2, 8], [100, 90, 89.9, 89.9]), cfg) == []  # recovered
-    assert detect_posterior_collapse(None, cfg) == [] and detect_posterior_collapse(stalled, None) == []
-    names = [r["name"] for r in collapse_remedies(cfg)]
+    assert detect(stalled, cfg)[0]["severity"] == "warning"
+    assert detect(stalled, cfg, trivial_mse=0.5)[0]["severity"] == "error"
+    assert detect(epochs([3, 2, 2, 2], [100, 90, 80, 70]), cfg) == []  # still learning
+    assert detect(epochs([3, 2, 2, 8], [100, 90, 89.9, 89.9]), cfg) == []  # recovered
+    assert detect(None, cfg) == [] and detect(stalled, None) == []
+    names = [r["name"] for r in remedies_for(KIND, cfg)]
     assert names == ["free_bits", "kl_warmup", "weaker_decoder"]  # beta is already 1
-    assert collapse_remedies(cfg)[-1]["patch"] == {"model.vae.decoder_widths": [16, 8]}
+    assert remedies_for(KIND, cfg)[-1]["patch"] == {"model.vae.decoder_widths": [16, 8]}
     conv = {"model": {"latent": 10, "kind": "conv", "vae": {"beta": 2.0, "free_bits": 1.0, "kl_warmup_steps": 100}}}
-    assert [r["name"] for r in collapse_remedies(conv)] == ["lower_beta"]
+    assert [r["name"] for r in remedies_for(KIND, conv)] == ["lower_beta"]
+    # the finding's remedies are the catalogue's, and the registered detector is what diagnose runs
+    assert detect(stalled, cfg)[0]["remedies"] == remedies_for(KIND, cfg)
+    record = {"step": 1, "window_steps": 1, "layers": [], "numel": [], "grad_norm": {"mean": [], "max": [], "min": []},
+              "grad_rms": [], "weight_norm": [], "update_ratio": None, "nonfinite_steps": 0, "loss": None,
+              "activations": {}}
+    assert diagnose([record], metrics=stalled, config=cfg)["findings"] == detect(stalled, cfg)

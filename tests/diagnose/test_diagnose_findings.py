@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from aegrad.diagnose import DETECTORS, diagnose, format_findings, list_detectors
-from aegrad.diagnose.findings import RunView
+from aegrad.diagnose import DETECTORS, Finding, Kind, Severity, diagnose, format_findings, list_detectors
+from aegrad.diagnose.view import RunView
 
 LAYERS = ["enc.0", "enc.1", "dec.0", "dec.1"]
 KINDS = {"vanishing_gradient", "exploding_gradient", "dead_units", "saturation", "stalled_loss", "update_ratio"}
@@ -116,7 +116,7 @@ def test_exploding_from_growth_and_from_huge_updates():
     assert diagnose(growing)["findings"][0]["evidence"]["grad_norm_growth"] >= 100
     spike = run(update=1e-3)
     spike[0]["update_ratio"] = [3.0, 1e-3, 1e-3, 1e-3]
-    obj = diagnose(spike)  # one huge step with flat gradients: the learning rate, not an exploding gradient (issue 18)
+    obj = diagnose(spike)  # one huge step with flat gradients: the learning rate, not an exploding gradient
     assert kinds(obj) == ["oversize_update"] and obj["findings"][0]["layers"] == ["enc.0"]
 
 
@@ -182,10 +182,25 @@ def test_findings_json_shape_and_terminal_format():
     assert len(text.splitlines()) == 4 * len(obj["findings"])
 
 
-@pytest.mark.parametrize("name", sorted(KINDS))
+@pytest.mark.parametrize("name", list_detectors())
 def test_every_detector_is_registered_and_quiet_on_nothing(name):
-    assert name in list_detectors()
+    assert name in Kind and DETECTORS.get(name).name == name
     assert DETECTORS.get(name).fn(RunView([], None, None, None, None)) == []
+
+
+def test_core_kinds_have_their_detectors():
+    assert KINDS <= set(list_detectors())
+
+
+def test_a_finding_is_typed_and_writes_the_findings_json_entry():
+    remedies = [{"patch": {}, "why": "w", "name": "n"}]
+    f = Finding(Kind.STALLED_LOSS, Severity.ERROR, [], {"test_mse": 0.1}, "why", remedies)
+    assert list(f.to_dict()) == ["kind", "severity", "layers", "evidence", "explanation", "remedies"]
+    assert json.dumps(f.to_dict()) == json.dumps({"kind": "stalled_loss", "severity": "error", "layers": [],
+                                                  "evidence": {"test_mse": 0.1}, "explanation": "why",
+                                                  "remedies": [{"patch": {}, "why": "w", "name": "n"}]})
+    obj = diagnose(run(loss=0.2))
+    assert all(isinstance(x, dict) for x in obj["findings"])  # diagnose returns the findings.json object
 
 
 def test_empty_records_are_healthy():

@@ -7,8 +7,8 @@ import shlex
 import pytest
 
 from aegrad.config import Config, parse_set_args, with_overrides
-from aegrad.diagnose import REMEDIES, format_patch, list_remedies, remedies_for
-from aegrad.diagnose.remedies import TREATABLE, RunConfig, format_value
+from aegrad.diagnose import REMEDIES, ConfigView, Kind, Target, format_patch, list_remedies, remedies_for
+from aegrad.diagnose.patches import format_value
 
 DEFAULT = Config()
 WORST = with_overrides(
@@ -46,10 +46,10 @@ def test_source_document_remedies_are_catalogued(topic):
 @pytest.mark.parametrize("name", REMEDIES.names())
 def test_every_patch_validates_through_set(name):
     r = REMEDIES.get(name)
-    assert r.why and r.treats and set(r.treats) <= set(TREATABLE)
+    assert r.why and r.treats and set(r.treats) <= set(Target)
     applied = 0
     for cfg in CONFIGS.values():
-        patch = r.patch(RunConfig(cfg))
+        patch = r.patch(ConfigView(cfg))
         if patch is None:
             continue
         applied += 1
@@ -97,12 +97,55 @@ def test_learning_rate_remedies_follow_the_runs_lr():
     assert all("train.lr" not in r["patch"] or r["name"] == "adam" for r in remedies_for("stalled_loss", None))
 
 
-@pytest.mark.parametrize("kind", TREATABLE)
+# A model family's own finding kinds, and a config of that family for which its remedies apply.
+FAMILY_CONFIGS = {
+    Kind.POSTERIOR_COLLAPSE: with_overrides(DEFAULT, {"model.variational": True, "model.vae.beta": 4.0}),
+    Kind.VANISHING_THROUGH_TIME: with_overrides(DEFAULT, {"model.kind": "seq", "model.seq.cell": "rnn",
+                                                          "data.source": "text", "data.text.corpus": "fortunes"}),
+    Kind.CODEC_RATE_COLLAPSE: with_overrides(DEFAULT, {"model.kind": "codec"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(Target))
 def test_every_kind_has_ranked_remedies(kind):
-    out = remedies_for(kind, None)
-    assert len(out) >= 2
+    out = remedies_for(kind, FAMILY_CONFIGS.get(kind))
+    assert len(out) >= (1 if kind in FAMILY_CONFIGS else 2)
     patches = [r["patch"] for r in out]
     assert len(patches) == len({format_patch(p) for p in patches})  # no duplicates
+
+
+def test_family_remedies_are_registered_beside_the_gradient_health_ones():
+    seq = FAMILY_CONFIGS[Kind.VANISHING_THROUGH_TIME]
+    assert [r["name"] for r in remedies_for(Kind.VANISHING_THROUGH_TIME, seq)] == [
+        "gru_cell", "lstm_cell", "shorter_sequences", "layer_norm", "clip_norm"]
+    # its layer_norm is the recurrent cell's, not the gradient-health remedy of the same name
+    assert remedies_for(Kind.VANISHING_THROUGH_TIME, seq)[3]["patch"] == {"model.seq.layer_norm": True}
+    assert {"layer_norm", "vanishing_through_time:layer_norm"} <= set(list_remedies())
+    codec = remedies_for(Kind.CODEC_RATE_COLLAPSE, FAMILY_CONFIGS[Kind.CODEC_RATE_COLLAPSE])
+    assert codec == [{"patch": {"model.codec.lmbda": 0.1}, "why": REMEDIES.get("codec_raise_lambda").why,
+                      "name": "codec_raise_lambda"}]
+    # the gradient-health kinds' remedies are diagnose/remedies.py's, whatever the families register
+    for t in Target:
+        if t not in FAMILY_CONFIGS:
+            for r in remedies_for(t, None):
+                assert REMEDIES.get(r["name"]).patch.__module__ == "aegrad.diagnose.remedies", (t, r["name"])
+
+
+def test_config_reads_are_checked_against_the_typed_config():
+    view = ConfigView(None)
+    assert view.model.vae.free_bits is None and not view.known  # unknown: None, not the default
+    assert ConfigView({"model": {"activation": "tanh"}}).model.activation == "tanh"
+    assert ConfigView({"model": {"activation": "tanh"}}).train.lr is None  # a partial config: the rest unknown
+    assert ConfigView(DEFAULT).train.lr == DEFAULT.train.lr and ConfigView(DEFAULT).model.seq.cell == "gru"
+    with pytest.raises(AttributeError, match="ModelConfig has no field 'activaton'; valid: kind, widths"):
+        _ = view.model.activaton
+    with pytest.raises(AttributeError, match="VAEConfig has no field 'freebits'"):
+        _ = ConfigView(DEFAULT).model.vae.freebits
+    # the view's own names are clear of every section's fields
+    sections = [Config, *(f.annotation for m in (Config, type(DEFAULT.model), type(DEFAULT.data))
+                          for f in m.model_fields.values() if isinstance(f.annotation, type))]
+    fields = {name for m in sections if hasattr(m, "model_fields") for name in m.model_fields}
+    assert not fields & {"known", "to_dict"}
 
 
 def test_unknown_kind_lists_the_valid_ones():

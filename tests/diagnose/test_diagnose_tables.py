@@ -12,10 +12,10 @@ import torch.nn as nn
 import aegrad
 from aegrad.config import format_validation_error, load_config
 from aegrad.diagnose import DETECTORS, diagnose, read_records
-from aegrad.diagnose.findings import KINDS
 from aegrad.diagnose.kinds import Kind, Severity, Target
 from aegrad.diagnose.records import final_layout, layer_grad_rms
-from aegrad.diagnose.remedies import BOUNDED, NEGATIVE_SLOPE, TREATABLE, remedies_for
+from aegrad.diagnose.catalogue import remedies_for
+from aegrad.diagnose.remedies import BOUNDED, NEGATIVE_SLOPE
 from aegrad.diagnose.stats import activation_family, activation_stats
 from aegrad.errors import UserError
 from aegrad.models.activations import (
@@ -114,10 +114,14 @@ def test_remedies_follow_the_declared_families():
 
 
 def test_kinds_are_named_once_and_serialise_as_before():
-    assert set(KINDS) == set(Kind) <= set(DETECTORS.names())  # applications may add detectors
+    assert set(Kind) == set(DETECTORS.names())  # one catalogue: each kind has its detector, the families' too
     assert [str(k) for k in Kind] == ["exploding_gradient", "dead_units", "saturation", "vanishing_gradient",
-                                      "stalled_loss", "update_ratio", "oversize_update", "undertrained"]
-    assert set(TREATABLE) == set(Target) and "update_ratio_low" in TREATABLE
+                                      "stalled_loss", "update_ratio", "oversize_update", "undertrained",
+                                      "posterior_collapse", "vanishing_through_time", "codec_rate_collapse"]
+    # what remedies treat is derived from the kinds: update_ratio by direction, undertrained (the doctor's patch) not
+    assert {str(t) for t in Target} == (
+        {str(k) for k in Kind} - {"update_ratio", "undertrained"} | {"update_ratio_low", "update_ratio_high"})
+    assert Target.UPDATE_RATIO_LOW == "update_ratio_low" and Target.POSTERIOR_COLLAPSE == Kind.POSTERIOR_COLLAPSE
     assert f"{Severity.ERROR}" == "error" and Severity.ERROR.upper() == "ERROR"
     assert {Kind.SATURATION: 1}["saturation"] == 1 and {"saturation": 1}[Kind.SATURATION] == 1
     # a vanishing-gradient run's findings.json: the same text as plain strings would give
@@ -187,15 +191,20 @@ def test_the_monitor_says_remedies_in_words_unless_given_an_aegrad_config():
 
 
 def test_every_remedy_patch_has_words():
-    from aegrad.diagnose.remedies import KEY_WORDS, REMEDIES, RunConfig, describe_patch
+    from aegrad.diagnose.catalogue import REMEDIES
+    from aegrad.diagnose.configview import ConfigView
+    from aegrad.diagnose.patches import KEY_WORDS, describe_patch
 
-    cfg = RunConfig({"model": {"activation": "sigmoid", "init": "default", "depth": 8, "init_gain": 3.0,
+    cfg = ConfigView({"model": {"activation": "sigmoid", "init": "default", "depth": 8, "init_gain": 3.0,
                                "bias_init": -1.0, "norm": "none"}, "train": {"lr": 0.01, "optimizer": "sgd"},
                      "data": {"normalize": "none"}})
     for name in REMEDIES.names():
-        patch = REMEDIES.get(name).patch(cfg)
-        if patch is None or any(k.startswith("model.codec") for k in patch):
-            continue  # an application's remedy for its own config section: said as "set KEY to VALUE"
+        r = REMEDIES.get(name)
+        if r.patch.__module__ != "aegrad.diagnose.remedies":
+            continue  # a model family's remedy for its own config section: said as "set KEY to VALUE"
+        patch = r.patch(cfg)
+        if patch is None:
+            continue
         assert set(patch) <= set(KEY_WORDS), (name, patch)
         assert "--set" not in describe_patch(patch) and "model." not in describe_patch(patch)
     assert describe_patch({"train.lr": 0.0001, "x.y": 2}) == "set the learning rate to 0.0001; set x.y to 2"

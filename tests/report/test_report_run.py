@@ -24,7 +24,7 @@ from PIL import Image
 
 from aegrad.config import dump_yaml, load_config, parse_set_args, parse_value
 from aegrad.diagnose import GradientMonitor
-from aegrad.diagnose.remedies import format_patch
+from aegrad.diagnose.patches import format_patch
 from aegrad.errors import UserError
 from aegrad.report import render_run_report, write_plots, write_report, write_run_report
 from aegrad.run import (

@@ -73,3 +73,23 @@ def test_skips_and_rollbacks_are_logged_even_when_the_first_epoch_never_ends(tmp
     assert stop["rollbacks"] == 1 and stop["skipped_steps"] == s["skipped_steps"] and stop["reason"] == s["stop_reason"]
     rollback = next(r for r in records if r["kind"] == "rollback")
     assert rollback["lr"] == pytest.approx(0.5e4)
+
+
+class _EvalProbe(aegrad.Callback):
+    """A measurement at evaluation: each held-out batch's size as a term, with the mode it ran in."""
+
+    def __init__(self) -> None:
+        self.modes = []
+
+    def on_eval_batch(self, model, x, terms) -> None:
+        self.modes.append((model.training, torch.is_grad_enabled(), "loss" in terms))
+        terms["batch"] = torch.tensor(float(len(x)))
+
+
+def test_a_callback_adds_terms_at_evaluation_and_they_are_logged_as_test_terms(tmp_path):
+    probe = _EvalProbe()
+    run = aegrad.train(_cfg(**{"train.epochs": 2}), out=tmp_path / "r", report=False, callbacks=[probe])
+    n = run.summary["test_samples"]  # one evaluation batch: its sample-weighted mean is its size
+    epochs = [r for r in read_jsonl(tmp_path / "r" / "metrics.jsonl") if r["kind"] == "epoch"]
+    assert [r["test_batch"] for r in epochs] == [n, n] and run.summary["test_batch"] == n
+    assert probe.modes == [(False, False, True)] * 3  # two epochs and the final score: eval mode, no grad

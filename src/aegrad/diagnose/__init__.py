@@ -1,21 +1,51 @@
-"""Gradient health: on-device statistics (monitor, stats), detectors (findings), remedies.
+"""Gradient health: on-device statistics (monitor, stats), and one catalogue of findings (catalogue.py).
 
+kinds.py names the finding kinds; findings.py holds the gradient-health detectors and
+``diagnose``, remedies.py their remedies; a model family's own detectors and remedies sit in its
+folder (models/<family>/findings.py), registered through the same decorators.
 Nothing here imports aegrad.train: the monitor works in any PyTorch loop.
 """
 
-from aegrad.diagnose.findings import DETECTORS, diagnose, format_findings, list_detectors
+from aegrad.diagnose.catalogue import (
+    DETECTORS,
+    REMEDIES,
+    Detector,
+    Finding,
+    Remedy,
+    advice,
+    detector,
+    list_detectors,
+    list_remedies,
+    remedies_for,
+    remedy,
+    sig,
+)
+from aegrad.diagnose.configview import ConfigView
+from aegrad.diagnose.findings import diagnose, format_findings
+from aegrad.diagnose.kinds import Kind, Severity, Target
 from aegrad.diagnose.monitor import GradientMonitor
+from aegrad.diagnose.patches import describe_patch, format_patch
 from aegrad.diagnose.records import GradientRecord, read_records
-from aegrad.diagnose.remedies import REMEDIES, Remedy, format_patch, list_remedies, remedies_for
 from aegrad.diagnose.stats import activation_stats, layer_grad_stats, update_ratios
+from aegrad.diagnose.view import RunView
 
 __all__ = [
     "DETECTORS",
     "REMEDIES",
+    "ConfigView",
+    "Detector",
+    "Finding",
     "GradientMonitor",
     "GradientRecord",
+    "Kind",
     "Remedy",
+    "RunView",
+    "Severity",
+    "Target",
     "activation_stats",
+    "advice",
+    "describe_patch",
+    "detector",
     "diagnose",
     "format_findings",
     "format_patch",
@@ -24,5 +54,7 @@ __all__ = [
     "list_remedies",
     "read_records",
     "remedies_for",
+    "remedy",
+    "sig",
     "update_ratios",
 ]

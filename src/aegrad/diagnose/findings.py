@@ -1,12 +1,13 @@
 """Detectors: the monitor's window records (and the loss against the trivial baseline) → findings.
 
 ``diagnose(records, ...)`` is a pure function over gradients.jsonl records (monitor.py documents
-the format); it runs every registered detector and returns the findings.json object::
+the format); it runs every registered detector (these, and the families' own: catalogue.py) and returns the
+findings.json object, each finding a ``catalogue.Finding``'s ``to_dict()``::
 
     {"healthy": bool,
      "findings": [{"kind": "vanishing_gradient" | "exploding_gradient" | "dead_units" |
                            "saturation" | "stalled_loss" | "update_ratio" |
-                           "oversize_update" | "undertrained",                  # kinds.Kind
+                           "oversize_update" | "undertrained" | ...,            # kinds.Kind
                    "severity": "warning" | "error",                             # kinds.Severity
                    "layers": [...],            # parameterised layers or activation modules involved
                    "evidence": {...},          # the numbers that triggered it
@@ -24,31 +25,23 @@ sigmoid net's first windows before it recovers — are not findings).
 
 Thresholds are named constants below, each with its source and the measurements that placed it
 (Fashion-MNIST 3000-sample subset and scikit-learn digits, batch 128/64, CPU; "first/last" is
-the first parameterised layer's gradient RMS over the last one's).
+the first parameterised layer's gradient RMS over the last one's); the stalled-loss line,
+STALL_FRACTION, sits in view.py with ``RunView.stalled``, which every detector asks.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from aegrad.diagnose import remedies as _remedies  # noqa: F401  (registers the gradient-health remedies)
+from aegrad.diagnose.catalogue import DETECTORS, Finding, detector, sig
 from aegrad.diagnose.kinds import Kind, Severity, Target
-from aegrad.diagnose.records import final_layout
-from aegrad.diagnose.collapse import detect_posterior_collapse
-from aegrad.diagnose.through_time import detect_vanishing_through_time
-from aegrad.diagnose.remedies import RunConfig, describe_patch, format_patch, remedies_for
+from aegrad.diagnose.patches import describe_patch, format_patch
+from aegrad.diagnose.view import RunView, as_float, sustained
 from aegrad.models.activations import DYING_UNITS, SATURATING_UNITS, UNBOUNDED_UNITS
-from aegrad.registry import Registry
-
-# The loss is "stalled" when the test MSE (else the last window's training loss) is at least this
-# share of the trivial predictor's MSE. Failing runs measured here sit at 1.0–1.8× trivial;
-# every run that learned anything reached ≤ 0.84× (sigmoid/xavier/Adam, slowest) — healthy
-# relu/Adam MLPs 0.11–0.58×, the seed's N(0,1) reference 0.74×.
-STALL_FRACTION = 0.95
 
 # Vanishing: first/last gradient RMS below this ("orders of magnitude"; Glorot & Bengio 2010,
 # Fig. 7, show gradients shrinking toward the input in sigmoid/tanh nets). Measured failures:
@@ -82,7 +75,7 @@ EXPLODE_GROWTH = 1e2
 EXPLODE_UPDATE_RATIO = 1.0
 ACTIVATION_GROWTH = 1e3
 
-# Oversize updates (issue 18): a step as large as the weights (update ratio ≥ EXPLODE_UPDATE_RATIO)
+# Oversize updates: a step as large as the weights (update ratio ≥ EXPLODE_UPDATE_RATIO)
 # while the gradient norm does not grow is the learning rate's doing, not an exploding gradient. A
 # divergence (non-finite loss) counts as exploding only when the gradient norm grew at least
 # DIVERGE_GROWTH over the first window's before it; a divergence with flatter gradients and huge
@@ -115,125 +108,11 @@ UPDATE_RATIO_HIGH = 1e-1
 STALL_MIN_WINDOWS = 4
 STALL_MIN_IMPROVEMENT = 0.01
 
-KINDS = tuple(Kind)  # the core detectors' finding kinds (applications may register more detectors)
-
-
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
-def _sig(x: float, digits: int = 3) -> float | None:
-    """A number rounded to `digits` significant figures for evidence (None if not finite)."""
-    if x is None or not math.isfinite(x):
-        return None
-    return float(f"{x:.{digits}g}")
-
-
-def _sustained(flags: list[bool]) -> bool:
-    """True in at least half of the windows of the run's second half."""
-    if not flags:
-        return False
-    tail = flags[len(flags) // 2 :]
-    return 2 * sum(tail) >= len(tail)
-
-
-class RunView:
-    """The records as arrays (windows × layers, NaN where missing) plus the loss baseline."""
-
-    def __init__(
-        self,
-        records: list[dict[str, Any]],
-        metrics: list[dict[str, Any]] | None,
-        trivial_mse: float | None,
-        test_mse: float | None,
-        config: Any,
-        patches: bool = True,
-    ) -> None:
-        self.patches = patches  # remedies as config patches (an aegrad model) or in words (any other model)
-        self.reachable: dict[str, Any] | None = None  # the doctor's evidence of what this architecture reaches
-        self.records = final_layout(records)
-        layers = self.records[-1]["layers"] if self.records else []
-        self.layers: list[str] = list(layers)
-        self.cfg = RunConfig(config)
-        self.config = self.cfg.data
-
-        def mat(get: Callable[[dict[str, Any]], list[Any] | None]) -> np.ndarray:
-            rows = [[_f(v) for v in (get(r) or [None] * len(layers))] for r in self.records]
-            return np.array(rows, dtype=float).reshape(len(self.records), len(layers))
-
-        self.rms = mat(lambda r: r["grad_rms"])
-        self.norm_mean = mat(lambda r: r["grad_norm"]["mean"])
-        self.norm_max = mat(lambda r: r["grad_norm"]["max"])
-        self.update = mat(lambda r: r.get("update_ratio"))
-        self.nonfinite = [int(r.get("nonfinite_steps", 0)) for r in self.records]
-        self.loss = np.array([_f((r.get("loss") or {}).get("mean")) for r in self.records], dtype=float)
-        self.steps = [int(r["step"]) for r in self.records]
-
-        if test_mse is None and metrics:
-            epochs = [m for m in metrics if m.get("kind") == "epoch" and m.get("test_mse") is not None]
-            if epochs:
-                test_mse = float(epochs[-1]["test_mse"])
-        self.trivial_mse = trivial_mse if trivial_mse is not None and math.isfinite(trivial_mse) else None
-        self.test_mse = test_mse if test_mse is not None and math.isfinite(test_mse) else None
-        self._args = (metrics, self.trivial_mse, self.test_mse, config)
-
-    def until_divergence(self) -> RunView:
-        """The view of the windows before the first non-finite one: after it, statistics are noise."""
-        first = next((i for i, n in enumerate(self.nonfinite) if n), None)
-        if first is None:
-            return self
-        part = RunView(self.records[:first], *self._args, patches=self.patches)
-        part.reachable = self.reachable
-        return part
-
-    @property
-    def windows(self) -> int:
-        return len(self.records)
-
-    def final_mse(self) -> float | None:
-        """Test MSE if known, else the last finite window loss."""
-        if self.test_mse is not None:
-            return self.test_mse
-        finite = self.loss[np.isfinite(self.loss)]
-        return float(finite[-1]) if finite.size else None
-
-    def stalled(self) -> bool | None:
-        """Whether the loss sits at the trivial baseline; None when that baseline is unknown."""
-        mse = self.final_mse()
-        if self.trivial_mse is None or self.trivial_mse <= 0 or mse is None:
-            return None
-        return mse >= STALL_FRACTION * self.trivial_mse
-
-    def loss_evidence(self) -> dict[str, Any]:
-        mse = self.final_mse()
-        out: dict[str, Any] = {}
-        if self.test_mse is not None:
-            out["test_mse"] = _sig(self.test_mse)
-        if self.trivial_mse is not None:
-            out["trivial_mse"] = _sig(self.trivial_mse)
-            if mse is not None and self.trivial_mse > 0:
-                out["mse_over_trivial"] = _sig(mse / self.trivial_mse)
-        return out
-
-    def activation_windows(self) -> list[dict[str, dict[str, Any]]]:
-        """Activation entries of the windows that have a sample, in order."""
-        return [r["activations"] for r in self.records if r.get("activations")]
-
-    def first_last_ratio(self) -> np.ndarray:
-        """Per window, first layer's gradient RMS over the last layer's (NaN where undefined)."""
-        if len(self.layers) < 2:
-            return np.full(self.windows, math.nan)
-        first, last = self.rms[:, 0], self.rms[:, -1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where((last > 0) & np.isfinite(first), first / last, math.nan)
-        return r
-
-
 def vanishing_evidence(view: RunView) -> dict[str, Any] | None:
     """Gradient-side vanishing test (sustained first/last RMS ratio below VANISH_RATIO), loss aside."""
     ratio = view.first_last_ratio()
     valid = [float(x) for x in ratio if math.isfinite(x)]
-    if not valid or not _sustained([x < VANISH_RATIO for x in valid]):
+    if not valid or not sustained([x < VANISH_RATIO for x in valid]):
         return None
     tail = valid[len(valid) // 2 :]
     med = float(np.median(tail))
@@ -242,73 +121,12 @@ def vanishing_evidence(view: RunView) -> dict[str, Any] | None:
     layers = [n for n, g in zip(view.layers, last_rms) if math.isfinite(g) and g < VANISH_RATIO * last_rms[-1]]
     per_layer = med ** (1.0 / (len(view.layers) - 1)) if med > 0 else 0.0
     return {
-        "first_last_rms_ratio": _sig(med),
-        "per_layer_factor": _sig(per_layer),
-        "first_layer_rms": _sig(float(last_rms[0])),
-        "last_layer_rms": _sig(float(last_rms[-1])),
+        "first_last_rms_ratio": sig(med),
+        "per_layer_factor": sig(per_layer),
+        "first_layer_rms": sig(float(last_rms[0])),
+        "last_layer_rms": sig(float(last_rms[-1])),
         "windows_below": f"{sum(x < VANISH_RATIO for x in tail)}/{len(tail)}",
         "layers": layers,
-    }
-
-
-# -- the registry ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Detector:
-    """A named check over a RunView; `order` ranks its findings (root causes first)."""
-
-    name: str
-    order: int
-    superseded_by: tuple[Kind | str, ...]  # dropped when one of these kinds is also found
-    fn: Callable[[RunView], list[dict[str, Any]]]
-
-
-DETECTORS: Registry[Detector] = Registry("detector")
-
-
-def detector(
-    name: Kind | str, order: int, superseded_by: tuple[Kind | str, ...] = ()
-) -> Callable[[Callable[[RunView], list[dict[str, Any]]]], Detector]:
-    def deco(fn: Callable[[RunView], list[dict[str, Any]]]) -> Detector:
-        d = Detector(name=name, order=order, superseded_by=superseded_by, fn=fn)
-        DETECTORS.register(name)(d)
-        return d
-
-    return deco
-
-
-def list_detectors() -> list[str]:
-    return DETECTORS.names()
-
-
-def _finding(
-    view: RunView,
-    kind: Kind | str,  # a Kind, or an application's own detector's name
-    severity: Severity | str,
-    layers: list[str],
-    evidence: dict[str, Any],
-    explanation: str,
-    remedy_kind: Target | str | None = None,
-    exclude: tuple[str, ...] = (),
-    cause: Target | None = None,
-) -> dict[str, Any]:
-    """One finding; `cause`: the remedies of the finding's cause come first (a learning rate that killed units)."""
-    remedies = [r for r in remedies_for(remedy_kind or Target(kind), view.config) if r["name"] not in exclude]
-    if cause is not None:
-        first = remedies_for(cause, view.config)
-        remedies = first + [r for r in remedies if r["patch"] not in [f["patch"] for f in first]]
-    how = "patch" if view.patches else "action"
-    return {
-        "kind": kind,
-        "severity": severity,
-        "layers": layers,
-        "evidence": evidence,
-        "explanation": explanation,
-        "remedies": [
-            {how: r["patch"] if view.patches else describe_patch(r["patch"]), "why": r["why"], "name": r["name"]}
-            for r in remedies
-        ],
     }
 
 
@@ -336,14 +154,14 @@ def _growth(view: RunView) -> tuple[list[str], dict[str, Any], set[str], bool]:
         layers.update(n for j, n in enumerate(view.layers) if not np.isfinite(view.norm_max[first, j]))
         reasons.append(f"{nonfinite} steps had a non-finite gradient or loss: the run diverged")
         if math.isfinite(growth):
-            evidence["grad_norm_growth_before_divergence"] = _sig(growth)
+            evidence["grad_norm_growth_before_divergence"] = sig(growth)
         hard = True
 
     if len(peak) >= 2:
         head, tail = float(np.median(peak[: len(peak) // 2])), float(np.median(peak[len(peak) // 2 :]))
         growth = tail / head if head > 0 else 0.0
         if growth >= EXPLODE_GROWTH:
-            evidence["grad_norm_growth"] = _sig(growth)
+            evidence["grad_norm_growth"] = sig(growth)
             reasons.append(
                 f"the largest layer gradient norm grew {growth:.0e}x from the first half of the run to the second"
             )
@@ -351,7 +169,7 @@ def _growth(view: RunView) -> tuple[list[str], dict[str, Any], set[str], bool]:
     growth_flags, growth_vals, growth_acts = [], [], []
     for acts in view.activation_windows():
         hidden = [(n, a) for n, a in acts.items() if a["family"] in UNBOUNDED_UNITS and not a.get("output")]
-        scale = [(n, math.hypot(_f(a["mean"]), _f(a["std"])), _f(a["dead"])) for n, a in hidden]
+        scale = [(n, math.hypot(as_float(a["mean"]), as_float(a["std"])), as_float(a["dead"])) for n, a in hidden]
         scale = [(n, s, d) for n, s, d in scale if math.isfinite(s)]
         if len(scale) < 2 or not scale[0][1] > 0 or scale[0][2] >= 0.9:
             continue
@@ -363,9 +181,9 @@ def _growth(view: RunView) -> tuple[list[str], dict[str, Any], set[str], bool]:
     # Growth absent at the first (pre-update) sample, after steps as large as the weights: the steps
     # blew the weights up (oversize updates, the learning rate), not the initialisation.
     after_steps = bool(growth_flags) and not growth_flags[0] and bool(_max_update(view)[0])
-    if _sustained(growth_flags) and not after_steps:
+    if sustained(growth_flags) and not after_steps:
         g = float(np.median(growth_vals[len(growth_vals) // 2 :]))
-        evidence["activation_growth"] = _sig(g)
+        evidence["activation_growth"] = sig(g)
         layers.update(a for a, f in zip(growth_acts, growth_flags) if f)
         reasons.append(
             f"hidden activations grow {g:.0e}x from the first hidden layer to the deepest: each layer "
@@ -387,14 +205,14 @@ def _ordered(view: RunView, layers: set[str]) -> list[str]:
     return list(dict.fromkeys(n for n in [*view.layers, *sorted(layers)] if n in layers))
 
 
-@detector(Kind.EXPLODING_GRADIENT, order=0)
-def detect_exploding(view: RunView) -> list[dict[str, Any]]:
+@detector(Kind.EXPLODING_GRADIENT, order=0, every_window=True)
+def detect_exploding(view: RunView) -> list[Finding]:
     reasons, evidence, layers, hard = _growth(view)
     if not reasons:
         return []  # huge steps with flat gradients are oversize updates (detect_oversize_update)
     over, top_ratio = _max_update(view)
     if over:
-        evidence["max_update_ratio"] = _sig(top_ratio)
+        evidence["max_update_ratio"] = sig(top_ratio)
         layers.update(over)
     # A divergence with flat gradients and huge steps: the steps (the learning rate) caused it.
     by_lr = bool(over) and evidence.get("grad_norm_growth_before_divergence", math.inf) < DIVERGE_GROWTH
@@ -409,31 +227,32 @@ def detect_exploding(view: RunView) -> list[dict[str, Any]]:
     evidence.update(view.loss_evidence())
     windows = view.activation_windows()
     pinned = bool(windows) and any(
-        a.get("output") and _f(a.get("saturated")) >= OUTPUT_SATURATION for a in windows[-1].values()
+        a.get("output") and as_float(a.get("saturated")) >= OUTPUT_SATURATION for a in windows[-1].values()
     )
     explanation = "Gradients or activations blow up: " + "; ".join(reasons) + "."
     if pinned:
         explanation += " The bounded output is pinned at its limits, so the gradient vanishes instead of exploding."
-    cause = Target.OVERSIZE_UPDATE if by_lr else None
-    return [_finding(view, Kind.EXPLODING_GRADIENT, severity, _ordered(view, layers), evidence, explanation, cause=cause)]
+    causes = (Target.OVERSIZE_UPDATE,) if by_lr else ()
+    remedies = view.remedies(*causes, Target.EXPLODING_GRADIENT)
+    return [Finding(Kind.EXPLODING_GRADIENT, severity, _ordered(view, layers), evidence, explanation, remedies)]
 
 
-@detector(Kind.OVERSIZE_UPDATE, order=0, superseded_by=(Kind.EXPLODING_GRADIENT,))
-def detect_oversize_update(view: RunView) -> list[dict[str, Any]]:
+@detector(Kind.OVERSIZE_UPDATE, order=0, superseded_by=(Kind.EXPLODING_GRADIENT,), every_window=True)
+def detect_oversize_update(view: RunView) -> list[Finding]:
     over, top_ratio = _max_update(view)
     if not over:
         return []
-    evidence: dict[str, Any] = {"max_update_ratio": _sig(top_ratio)}
+    evidence: dict[str, Any] = {"max_update_ratio": sig(top_ratio)}
     peak = view.norm_max[np.isfinite(view.norm_max)]
     first = view.norm_mean[0][np.isfinite(view.norm_mean[0])] if view.windows else np.array([])
     if peak.size and first.size and first.max() > 0:
-        evidence["grad_norm_growth"] = _sig(float(peak.max() / first.max()))
+        evidence["grad_norm_growth"] = sig(float(peak.max() / first.max()))
     diverged = sum(view.nonfinite)
     if diverged:
         evidence["nonfinite_steps"] = diverged
     stalled = view.stalled()
     evidence.update(view.loss_evidence())
-    lr = RunConfig(view.config).get("train.lr")
+    lr = view.cfg.train.lr
     explanation = (
         f"Single optimizer steps moved these layers' weights by up to {top_ratio:.2g}x their own size "
         "(~1e-3 trains well) while the gradient norm did not grow: not an exploding gradient, the steps are "
@@ -441,7 +260,7 @@ def detect_oversize_update(view: RunView) -> list[dict[str, Any]]:
         + (", and the run diverged." if diverged else ".")
     )
     severity = Severity.ERROR if diverged or stalled else Severity.WARNING
-    return [_finding(view, Kind.OVERSIZE_UPDATE, severity, over, evidence, explanation)]
+    return [Finding(Kind.OVERSIZE_UPDATE, severity, over, evidence, explanation, view.remedies(Target.OVERSIZE_UPDATE))]
 
 
 def _lr_caused(view: RunView, field: str, names: list[str], warn: float) -> float | None:
@@ -451,7 +270,7 @@ def _lr_caused(view: RunView, field: str, names: list[str], warn: float) -> floa
     if not windows or not names:
         return None
     first = windows[0]
-    if any(_f(first.get(n, {}).get(field)) >= warn for n in names):
+    if any(as_float(first.get(n, {}).get(field)) >= warn for n in names):
         return None  # bad before any update: the init, the bias or the inputs, not the steps
     top = _max_update(view)[1]
     return top if math.isfinite(top) and top >= LR_CAUSE_UPDATE_RATIO else None
@@ -465,23 +284,23 @@ def _unit_detector(
     names = [n for n, a in (windows[-1].items() if windows else []) if a["family"] in families and not a.get("output")]
     hit: dict[str, float] = {}
     for n in names:
-        vals = [_f(w[n][field]) for w in windows if n in w]
+        vals = [as_float(w[n][field]) for w in windows if n in w]
         vals = [v for v in vals if math.isfinite(v)]
-        if vals and _sustained([v >= warn for v in vals]):
+        if vals and sustained([v >= warn for v in vals]):
             hit[n] = float(np.median(vals[len(vals) // 2 :]))
     severe = {n: v for n, v in hit.items() if v >= error}
     return hit, severe
 
 
 @detector(Kind.DEAD_UNITS, order=1)
-def detect_dead(view: RunView) -> list[dict[str, Any]]:
+def detect_dead(view: RunView) -> list[Finding]:
     hit, severe = _unit_detector(view, "dead", DYING_UNITS, DEAD_WARN, DEAD_ERROR)
     if not hit:
         return []
     stalled = view.stalled()
     severity = Severity.ERROR if severe or stalled else Severity.WARNING
     worst = max(hit.values())
-    evidence = {"dead_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
+    evidence = {"dead_fraction": {n: sig(v) for n, v in hit.items()}, "worst": sig(worst)}
     zero = [n for j, n in enumerate(view.layers) if view.windows and np.all(view.norm_max[view.windows // 2 :, j] == 0)]
     if zero:
         evidence["layers_without_gradient"] = zero
@@ -492,30 +311,31 @@ def detect_dead(view: RunView) -> list[dict[str, Any]]:
     )
     by_lr = _lr_caused(view, "dead", list(hit), DEAD_WARN)
     if by_lr is not None:
-        evidence["max_update_ratio"] = _sig(by_lr)
+        evidence["max_update_ratio"] = sig(by_lr)
         explanation += (f" The units were alive before training and died after steps up to {by_lr:.2g}x the "
                         "weights' size: the learning rate killed them, so lower it first.")
-    cause = Target.OVERSIZE_UPDATE if by_lr is not None else None
-    return [_finding(view, Kind.DEAD_UNITS, severity, list(hit), evidence, explanation, cause=cause)]
+    causes = (Target.OVERSIZE_UPDATE,) if by_lr is not None else ()
+    remedies = view.remedies(*causes, Target.DEAD_UNITS)
+    return [Finding(Kind.DEAD_UNITS, severity, list(hit), evidence, explanation, remedies)]
 
 
 @detector(Kind.SATURATION, order=2)
-def detect_saturation(view: RunView) -> list[dict[str, Any]]:
+def detect_saturation(view: RunView) -> list[Finding]:
     hit, severe = _unit_detector(view, "saturated", SATURATING_UNITS, SATURATION_WARN, SATURATION_ERROR)
     stalled = view.stalled()
     windows = view.activation_windows()
     if stalled and windows:
         for n, a in windows[-1].items():
             if a.get("output") and a["family"] in SATURATING_UNITS:
-                vals = [_f(w[n]["saturated"]) for w in windows if n in w]
+                vals = [as_float(w[n]["saturated"]) for w in windows if n in w]
                 vals = [v for v in vals if math.isfinite(v)]
-                if vals and _sustained([v >= OUTPUT_SATURATION for v in vals]):
+                if vals and sustained([v >= OUTPUT_SATURATION for v in vals]):
                     hit[n] = severe[n] = float(np.median(vals[len(vals) // 2 :]))
     if not hit:
         return []
     severity = Severity.ERROR if severe or stalled else Severity.WARNING
     worst = max(hit.values())
-    evidence = {"saturated_fraction": {n: _sig(v) for n, v in hit.items()}, "worst": _sig(worst)}
+    evidence = {"saturated_fraction": {n: sig(v) for n, v in hit.items()}, "worst": sig(worst)}
     # Input scale is the suspect only when the first hidden layer is the one saturated.
     hidden = [n for n, a in windows[-1].items() if not a.get("output")] if windows else []
     exclude = () if hidden and hidden[0] in hit else ("normalize_inputs",)
@@ -527,15 +347,16 @@ def detect_saturation(view: RunView) -> list[dict[str, Any]]:
     )
     by_lr = _lr_caused(view, "saturated", list(hit), SATURATION_WARN)
     if by_lr is not None:
-        evidence["max_update_ratio"] = _sig(by_lr)
+        evidence["max_update_ratio"] = sig(by_lr)
         explanation += (f" Here the units were unsaturated before training and saturated after steps up to "
                         f"{by_lr:.2g}x the weights' size: the learning rate pushed them there, so lower it first.")
-    cause = Target.OVERSIZE_UPDATE if by_lr is not None else None
-    return [_finding(view, Kind.SATURATION, severity, list(hit), evidence, explanation, exclude=exclude, cause=cause)]
+    causes = (Target.OVERSIZE_UPDATE,) if by_lr is not None else ()
+    remedies = view.remedies(*causes, Target.SATURATION, exclude=exclude)
+    return [Finding(Kind.SATURATION, severity, list(hit), evidence, explanation, remedies)]
 
 
 @detector(Kind.VANISHING_GRADIENT, order=3)
-def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
+def detect_vanishing(view: RunView) -> list[Finding]:
     ev = vanishing_evidence(view)
     stalled = view.stalled()
     if ev is None or stalled is False:
@@ -552,16 +373,17 @@ def detect_vanishing(view: RunView) -> list[dict[str, Any]]:
         )
     )
     severity = Severity.ERROR if stalled else Severity.WARNING
-    return [_finding(view, Kind.VANISHING_GRADIENT, severity, layers, ev, explanation)]
+    remedies = view.remedies(Target.VANISHING_GRADIENT)
+    return [Finding(Kind.VANISHING_GRADIENT, severity, layers, ev, explanation, remedies)]
 
 
 @detector(
-    "stalled_loss",
+    Kind.STALLED_LOSS,
     order=4,
     superseded_by=(Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION,
                    Kind.VANISHING_GRADIENT),
 )
-def detect_stalled(view: RunView) -> list[dict[str, Any]]:
+def detect_stalled(view: RunView) -> list[Finding]:
     stalled = view.stalled()
     evidence = view.loss_evidence()
     finite = view.loss[np.isfinite(view.loss)]
@@ -571,20 +393,20 @@ def detect_stalled(view: RunView) -> list[dict[str, Any]]:
         improvement = 1.0 - float(finite[-1]) / float(finite[0])
         if improvement >= STALL_MIN_IMPROVEMENT:
             return []
-        evidence["loss_improvement"] = _sig(improvement)
+        evidence["loss_improvement"] = sig(improvement)
     elif not stalled:
         return []
     if finite.size:
-        evidence["loss_first_window"] = _sig(float(finite[0]))
-        evidence["loss_last_window"] = _sig(float(finite[-1]))
+        evidence["loss_first_window"] = sig(float(finite[0]))
+        evidence["loss_last_window"] = sig(float(finite[-1]))
     ratio = view.first_last_ratio()
     valid = ratio[np.isfinite(ratio)]
     if valid.size:
-        evidence["first_last_rms_ratio"] = _sig(float(np.median(valid[valid.size // 2 :])))
+        evidence["first_last_rms_ratio"] = sig(float(np.median(valid[valid.size // 2 :])))
     upd = _tail_median(view.update)
     med_update = float(np.nanmedian(upd)) if np.isfinite(upd).any() else math.nan
     if math.isfinite(med_update):
-        evidence["median_update_ratio"] = _sig(med_update)
+        evidence["median_update_ratio"] = sig(med_update)
     slow = math.isfinite(med_update) and med_update < 1e-3 / 3
     explanation = (
         "The loss does not get below the trivial baseline (predicting the mean) although the gradients reach "
@@ -597,7 +419,7 @@ def detect_stalled(view: RunView) -> list[dict[str, Any]]:
         )
     )
     severity = Severity.ERROR if stalled else Severity.WARNING
-    return [_finding(view, Kind.STALLED_LOSS, severity, [], evidence, explanation)]
+    return [Finding(Kind.STALLED_LOSS, severity, [], evidence, explanation, view.remedies(Target.STALLED_LOSS))]
 
 
 def _tail_median(m: np.ndarray) -> np.ndarray:
@@ -611,14 +433,14 @@ def _tail_median(m: np.ndarray) -> np.ndarray:
 
 
 @detector(
-    "update_ratio",
+    Kind.UPDATE_RATIO,
     order=5,
     superseded_by=(
         Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION, Kind.VANISHING_GRADIENT,
         Kind.STALLED_LOSS,
     ),
 )
-def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
+def detect_update_ratio(view: RunView) -> list[Finding]:
     if not view.windows:
         return []
     out = []
@@ -628,11 +450,11 @@ def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
         hit = {}
         for j, name in enumerate(view.layers):
             col = [float(u) for u in view.update[:, j] if math.isfinite(u)]
-            if has_grad[j] and col and _sustained([test(u) for u in col]):
+            if has_grad[j] and col and sustained([test(u) for u in col]):
                 hit[name] = float(np.median(col[len(col) // 2 :]))
         if not hit:
             continue
-        evidence = {"update_ratio": {n: _sig(v) for n, v in hit.items()}, "heuristic": 1e-3}
+        evidence = {"update_ratio": {n: sig(v) for n, v in hit.items()}, "heuristic": 1e-3}
         evidence.update(view.loss_evidence())
         if direction is Target.UPDATE_RATIO_HIGH:
             explanation = (
@@ -646,30 +468,29 @@ def detect_update_ratio(view: RunView) -> list[dict[str, Any]]:
                 "Karpathy's CS231n heuristic): they are effectively frozen — the learning rate is too small "
                 "for them."
             )
-        out.append(
-            _finding(view, Kind.UPDATE_RATIO, Severity.WARNING, list(hit), evidence, explanation, direction)
-        )
+        out.append(Finding(Kind.UPDATE_RATIO, Severity.WARNING, list(hit), evidence, explanation,
+                           view.remedies(direction)))
     return out
 
 
 def undertrained_finding(
     own: float, reached: float, patch: dict[str, Any], name: str, probe_epochs: int | None = None, patches: bool = True
-) -> dict[str, Any]:
+) -> Finding:
     """The "undertrained" finding: this run ends at `own` x the trivial MSE where `patch` (same
     architecture, shown by the doctor's probe `name`) reached `reached` x; its remedy is that patch."""
     where = f" in a {probe_epochs}-epoch probe" if probe_epochs else ""
-    return {
-        "kind": Kind.UNDERTRAINED,
-        "severity": Severity.ERROR if own >= 0.5 else Severity.WARNING,
-        "layers": [],
-        "evidence": {"mse_over_trivial": _sig(own), "reached_mse_over_trivial": _sig(reached), "shown_by": name},
-        "explanation": (
+    return Finding(
+        kind=Kind.UNDERTRAINED,
+        severity=Severity.ERROR if own >= 0.5 else Severity.WARNING,
+        layers=[],
+        evidence={"mse_over_trivial": sig(own), "reached_mse_over_trivial": sig(reached), "shown_by": name},
+        explanation=(
             f"The loss ends at {own:.3g}x the trivial MSE, but the same architecture reached {reached:.3g}x{where} "
             f"with {format_patch(patch) if patches else describe_patch(patch)}: the run is undertrained, not healthy."
         ),
-        "remedies": [{"patch" if patches else "action": patch if patches else describe_patch(patch),
-                      "why": f"the doctor's probe {name} reached {reached:.3g}x the trivial MSE", "name": name}],
-    }
+        remedies=[{"patch" if patches else "action": patch if patches else describe_patch(patch),
+                   "why": f"the doctor's probe {name} reached {reached:.3g}x the trivial MSE", "name": name}],
+    )
 
 
 @detector(
@@ -678,7 +499,7 @@ def undertrained_finding(
     superseded_by=(Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE, Kind.DEAD_UNITS, Kind.SATURATION,
                    Kind.VANISHING_GRADIENT, Kind.STALLED_LOSS),
 )
-def detect_undertrained(view: RunView) -> list[dict[str, Any]]:
+def detect_undertrained(view: RunView) -> list[Finding]:
     """Only with the doctor's evidence (`reachable`): what a same-architecture patch reached."""
     reach = view.reachable
     mse = view.final_mse()
@@ -716,23 +537,22 @@ def diagnose(
     view.reachable = reachable
     if not view.records:
         return {"healthy": True, "findings": []}
+    # Registered names are sorted, so detectors of equal order run alphabetically, whatever imported them first.
     dets = sorted((DETECTORS.get(n) for n in DETECTORS.names()), key=lambda d: d.order)
-    # Divergence is judged on every window; the other detectors on the windows before it.
+    # Divergence (and what the run's metrics say) is judged on every window; the rest on the windows before it.
     healthy_part = view.until_divergence()
-    found = {}
+    found: dict[Kind, list[Finding]] = {}
     for d in dets:
-        part = view if d.name in (Kind.EXPLODING_GRADIENT, Kind.OVERSIZE_UPDATE) else healthy_part
+        part = view if d.every_window else healthy_part
         found[d.name] = d.fn(part) if part.windows else []
     kinds = {k for k, fs in found.items() if fs}
-    findings = []
+    findings: list[Finding] = []
     for d in dets:
         if any(k in kinds for k in d.superseded_by):
             continue
         findings.extend(found[d.name])
-    findings.extend(detect_posterior_collapse(metrics, config, view.trivial_mse, view.test_mse))  # VAEs (collapse.py)
-    findings.extend(detect_vanishing_through_time(metrics, config))  # recurrent encoders (through_time.py)
-    findings.sort(key=lambda f: 0 if f["severity"] == Severity.ERROR else 1)
-    return {"healthy": not findings, "findings": findings}
+    findings.sort(key=lambda f: 0 if f.severity == Severity.ERROR else 1)
+    return {"healthy": not findings, "findings": [f.to_dict() for f in findings]}
 
 
 def _fmt(v: Any) -> str:

@@ -2,8 +2,9 @@
 
 Each member is its string (``Kind.SATURATION == "saturation"``, it hashes alike, ``json.dumps``
 writes the value, f-strings show the value), so findings.json and every comparison with text read as before.
-They live in this module, which imports nothing of aegrad, so that both the detectors
-(findings.py) and the remedy catalogue (remedies.py, which findings.py imports) use them.
+``Kind`` is the one list of finding kinds, the model families' included; ``Target`` (what a remedy
+treats) is derived from it. This module imports nothing of aegrad, so every detector and remedy,
+in diagnose/ or in a family's folder, can use it.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ class Kind(_Names):
     SATURATION = "saturation"
     VANISHING_GRADIENT = "vanishing_gradient"
     STALLED_LOSS = "stalled_loss"
-    UPDATE_RATIO = "update_ratio"
-    OVERSIZE_UPDATE = "oversize_update"  # steps as large as the weights while the gradients stay normal: the learning rate
+    UPDATE_RATIO = "update_ratio"  # remedies treat it by direction: update_ratio_low / update_ratio_high
+    OVERSIZE_UPDATE = "oversize_update"  # steps as large as the weights, the gradients normal: the learning rate
     UNDERTRAINED = "undertrained"  # the loss ends far above what the doctor showed the same architecture reaches
+    POSTERIOR_COLLAPSE = "posterior_collapse"  # a VAE's code carries nothing (models/variational/findings.py)
+    VANISHING_THROUGH_TIME = "vanishing_through_time"  # a recurrent encoder's far steps (models/seq/findings.py)
+    CODEC_RATE_COLLAPSE = "codec_rate_collapse"  # a codec that sends no bits (models/codec/findings.py)
 
 
 class Severity(_Names):
@@ -46,14 +50,22 @@ class Severity(_Names):
     ERROR = "error"
 
 
-class Target(_Names):
-    """What a remedy treats: a finding kind, with update_ratio split by direction."""
+# Kinds whose remedies are not catalogue remedies: the undertrained finding's one remedy is the doctor's patch.
+_UNTREATED = (Kind.UNDERTRAINED,)
+# Kinds treated by direction: the finding is reported under the kind, its remedies are the direction's.
+_DIRECTIONS = {Kind.UPDATE_RATIO: ("low", "high")}
 
-    VANISHING_GRADIENT = "vanishing_gradient"
-    EXPLODING_GRADIENT = "exploding_gradient"
-    DEAD_UNITS = "dead_units"
-    SATURATION = "saturation"
-    STALLED_LOSS = "stalled_loss"
-    UPDATE_RATIO_LOW = "update_ratio_low"
-    UPDATE_RATIO_HIGH = "update_ratio_high"
-    OVERSIZE_UPDATE = "oversize_update"
+
+def _targets() -> list[tuple[str, str]]:
+    out = []
+    for k in Kind:
+        if k in _UNTREATED:
+            continue
+        for d in _DIRECTIONS.get(k, ("",)):
+            out.append((f"{k.name}_{d.upper()}", f"{k.value}_{d}") if d else (k.name, k.value))
+    return out
+
+
+# What a remedy treats: every finding kind but the untreated, update_ratio split by direction
+# (Target.UPDATE_RATIO_LOW == "update_ratio_low"), in Kind's order.
+Target = _Names("Target", _targets(), module=__name__)  # type: ignore[misc]

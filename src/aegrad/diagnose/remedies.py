@@ -1,11 +1,12 @@
-"""The remedy catalogue: named fixes, each a patch of dotted aegrad config keys with a one-line why.
+"""The gradient-health remedies: named fixes, each a patch of dotted aegrad config keys with a one-line why.
 
 A patch is exactly what ``aegrad train --set key=value`` (and ``config.with_overrides``)
 accepts, so every finding ends in a command that can be run. Each remedy declares the finding
 kinds it treats with a rank (lower is tried first) and computes its patch from the run's
-resolved config: it returns None when it does not apply (already set, or nothing to change),
-so a finding never proposes what the run already does. With no config every remedy whose
-patch needs no run value applies.
+config (``ConfigView``: the typed Config's fields, None where unknown): it returns None when it
+does not apply (already set, or nothing to change), so a finding never proposes what the run
+already does. With no config every remedy whose patch needs no run value applies. They are
+registered by ``catalogue.remedy`` beside the model families' own (models/<family>/findings.py).
 
 The source document's remedies are all here: network structure and skip connections
 (``residual``, ``shallower``), ReLU / Leaky ReLU / PReLU (``relu_kaiming``, ``leaky_relu``,
@@ -16,75 +17,18 @@ The source document's remedies are all here: network structure and skip connecti
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import yaml
-
+from aegrad.diagnose.catalogue import remedy
+from aegrad.diagnose.configview import ConfigView
 from aegrad.diagnose.kinds import Target
-from aegrad.models.activations import activation_names, get_activation
-from aegrad.registry import Registry
-
-Patch = dict[str, Any]
+from aegrad.diagnose.patches import Patch
+from aegrad.models.activations import activation_names
 
 BOUNDED = activation_names(family="bounded")  # sigmoid, tanh: they saturate
 NEGATIVE_SLOPE = activation_names(unit="leaky")  # leaky_relu, prelu, elu, ...: a gradient below zero, cannot die
 
 
-class RunConfig:
-    """Read-only dotted access to a resolved config dict; every key is None when the config is unknown."""
-
-    def __init__(self, config: Any = None) -> None:
-        if config is not None and hasattr(config, "to_dict"):
-            config = config.to_dict()
-        self.data: dict[str, Any] | None = config
-
-    @property
-    def known(self) -> bool:
-        return self.data is not None
-
-    def get(self, key: str) -> Any:
-        node: Any = self.data
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """A named config change: `patch(cfg)` gives the patch for this run, or None if it does not apply."""
-
-    name: str
-    why: str
-    treats: dict[Target, int]  # finding kind -> rank among that kind's remedies (lower first)
-    patch: Callable[[RunConfig], Patch | None]
-
-
-REMEDIES: Registry[Remedy] = Registry("remedy")
-
-
-def remedy(name: str, why: str, treats: dict[Target, int]) -> Callable[[Callable[[RunConfig], Patch | None]], Remedy]:
-    """Register the decorated patch function as a remedy."""
-
-    def deco(fn: Callable[[RunConfig], Patch | None]) -> Remedy:
-        r = Remedy(name=name, why=why, treats=treats, patch=fn)
-        REMEDIES.register(name)(r)
-        return r
-
-    return deco
-
-
 def _round_lr(x: float) -> float:
     return float(f"{x:.3g}")
-
-
-# What a remedy can treat: finding kinds, update_ratio split by direction (the finding itself is
-# reported under kind "update_ratio").
-TREATABLE = tuple(Target)
 
 
 # -- activations and initialisation ---------------------------------------------------------
@@ -97,8 +41,8 @@ TREATABLE = tuple(Target)
     "that no single change rescues in 15 epochs trains to 0.4x the trivial MSE)",
     treats={Target.VANISHING_GRADIENT: 0},
 )
-def _modern_recipe(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.activation") not in BOUNDED or cfg.get("train.optimizer") in ("adam", "adamw"):
+def _modern_recipe(cfg: ConfigView) -> Patch | None:
+    if cfg.model.activation not in BOUNDED or cfg.train.optimizer in ("adam", "adamw"):
         return None  # one part is already in place: the single-change remedies below say which is missing
     return {"model.activation": "relu", "model.init": "kaiming_normal", "train.optimizer": "adam", "train.lr": 0.001}
 
@@ -109,8 +53,8 @@ def _modern_recipe(cfg: RunConfig) -> Patch | None:
     "across layers, so depth no longer shrinks them (He et al. 2015; Glorot & Bengio 2010)",
     treats={Target.VANISHING_GRADIENT: 1, Target.SATURATION: 3},
 )
-def _relu_kaiming(cfg: RunConfig) -> Patch | None:
-    act = cfg.get("model.activation")
+def _relu_kaiming(cfg: ConfigView) -> Patch | None:
+    act = cfg.model.activation
     if act is not None and act not in BOUNDED:
         return None
     return {"model.activation": "relu", "model.init": "kaiming_normal"}
@@ -121,8 +65,8 @@ def _relu_kaiming(cfg: RunConfig) -> Patch | None:
     "a small slope below zero keeps a gradient through inactive units, so they can recover (Maas et al. 2013)",
     treats={Target.DEAD_UNITS: 2, Target.VANISHING_GRADIENT: 7},
 )
-def _leaky_relu(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.activation") in NEGATIVE_SLOPE:
+def _leaky_relu(cfg: ConfigView) -> Patch | None:
+    if cfg.model.activation in NEGATIVE_SLOPE:
         return None
     return {"model.activation": "leaky_relu"}
 
@@ -132,8 +76,8 @@ def _leaky_relu(cfg: RunConfig) -> Patch | None:
     "a learned slope below zero: units cannot die and the net picks how much negative signal to pass (He et al. 2015)",
     treats={Target.DEAD_UNITS: 3, Target.VANISHING_GRADIENT: 8},
 )
-def _prelu(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.activation") in NEGATIVE_SLOPE:
+def _prelu(cfg: ConfigView) -> Patch | None:
+    if cfg.model.activation in NEGATIVE_SLOPE:
         return None
     return {"model.activation": "prelu"}
 
@@ -144,8 +88,8 @@ def _prelu(cfg: RunConfig) -> Patch | None:
     "signal and gradient variance equal across layers (He et al. 2015; Glorot & Bengio 2010)",
     treats={Target.VANISHING_GRADIENT: 5, Target.EXPLODING_GRADIENT: 5, Target.DEAD_UNITS: 5, Target.SATURATION: 5},
 )
-def _init_for_activation(cfg: RunConfig) -> Patch | None:
-    act, init = cfg.get("model.activation"), cfg.get("model.init")
+def _init_for_activation(cfg: ConfigView) -> Patch | None:
+    act, init = cfg.model.activation, cfg.model.init
     if act in BOUNDED:
         return None if str(init).startswith("xavier") else {"model.init": "xavier_normal"}
     if act is None and init is None:
@@ -165,8 +109,8 @@ CONFIG_FAULT = -1
     treats={Target.EXPLODING_GRADIENT: CONFIG_FAULT, Target.SATURATION: CONFIG_FAULT,
             Target.VANISHING_GRADIENT: CONFIG_FAULT, Target.STALLED_LOSS: CONFIG_FAULT, Target.DEAD_UNITS: 6},
 )
-def _reset_init_gain(cfg: RunConfig) -> Patch | None:
-    gain = cfg.get("model.init_gain")
+def _reset_init_gain(cfg: ConfigView) -> Patch | None:
+    gain = cfg.model.init_gain
     return {"model.init_gain": 1.0} if gain is not None and gain != 1.0 else None
 
 
@@ -178,11 +122,11 @@ def _reset_init_gain(cfg: RunConfig) -> Patch | None:
     treats={Target.DEAD_UNITS: CONFIG_FAULT, Target.VANISHING_GRADIENT: CONFIG_FAULT, Target.SATURATION: CONFIG_FAULT,
             Target.STALLED_LOSS: CONFIG_FAULT},
 )
-def _zero_bias(cfg: RunConfig) -> Patch | None:
-    bias = cfg.get("model.bias_init")
+def _zero_bias(cfg: ConfigView) -> Patch | None:
+    bias = cfg.model.bias_init
     if bias is None or bias == 0:
         return None
-    return {"model.bias_init": 0.0} if bias < 0 or cfg.get("model.activation") in BOUNDED else None
+    return {"model.bias_init": 0.0} if bias < 0 or cfg.model.activation in BOUNDED else None
 
 
 # -- structure --------------------------------------------------------------------------------
@@ -195,10 +139,10 @@ def _zero_bias(cfg: RunConfig) -> Patch | None:
     "variance and explode (measured: 4.7x the trivial MSE at depth 16 without a norm, 0.39x with one)",
     treats={Target.VANISHING_GRADIENT: 2},
 )
-def _residual(cfg: RunConfig) -> Patch | None:
-    if cfg.get("model.residual"):
+def _residual(cfg: ConfigView) -> Patch | None:
+    if cfg.model.residual:
         return None
-    norm = cfg.get("model.norm")
+    norm = cfg.model.norm
     return {"model.residual": True} if norm not in (None, "none") else {"model.residual": True, "model.norm": "layer"}
 
 
@@ -208,8 +152,8 @@ def _residual(cfg: RunConfig) -> Patch | None:
     "gradient scale steady with depth (Ba et al. 2016)",
     treats={Target.VANISHING_GRADIENT: 3, Target.EXPLODING_GRADIENT: 4, Target.SATURATION: 4, Target.DEAD_UNITS: 7},
 )
-def _layer_norm(cfg: RunConfig) -> Patch | None:
-    norm = cfg.get("model.norm")
+def _layer_norm(cfg: ConfigView) -> Patch | None:
+    norm = cfg.model.norm
     return None if norm in ("layer", "batch") else {"model.norm": "layer"}
 
 
@@ -218,8 +162,8 @@ def _layer_norm(cfg: RunConfig) -> Patch | None:
     "normalising pre-activations over the batch keeps them centred and unit-scale (Ioffe & Szegedy 2015)",
     treats={Target.VANISHING_GRADIENT: 9, Target.SATURATION: 8, Target.DEAD_UNITS: 8},
 )
-def _batch_norm(cfg: RunConfig) -> Patch | None:
-    norm = cfg.get("model.norm")
+def _batch_norm(cfg: ConfigView) -> Patch | None:
+    norm = cfg.model.norm
     return None if norm in ("layer", "batch") else {"model.norm": "batch"}
 
 
@@ -228,8 +172,8 @@ def _batch_norm(cfg: RunConfig) -> Patch | None:
     "fewer layers multiply fewer per-layer gradient factors: the simplest structural fix",
     treats={Target.VANISHING_GRADIENT: 10},
 )
-def _shallower(cfg: RunConfig) -> Patch | None:
-    depth, widths = cfg.get("model.depth"), cfg.get("model.widths")
+def _shallower(cfg: ConfigView) -> Patch | None:
+    depth, widths = cfg.model.depth, cfg.model.widths
     if depth is not None:
         return {"model.depth": depth // 2} if depth >= 2 else None
     if isinstance(widths, list) and len(widths) >= 2:
@@ -243,8 +187,8 @@ def _shallower(cfg: RunConfig) -> Patch | None:
     "to cross the whole depth (Hinton & Salakhutdinov 2006; Bengio et al. 2007)",
     treats={Target.VANISHING_GRADIENT: 6},
 )
-def _pretrain(cfg: RunConfig) -> Patch | None:
-    return None if cfg.get("train.pretrain") == "layerwise" else {"train.pretrain": "layerwise"}
+def _pretrain(cfg: ConfigView) -> Patch | None:
+    return None if cfg.train.pretrain == "layerwise" else {"train.pretrain": "layerwise"}
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -257,12 +201,12 @@ def _pretrain(cfg: RunConfig) -> Patch | None:
     "output, which cannot reach z-scores' negative values; z-score otherwise",
     treats={Target.SATURATION: 1, Target.EXPLODING_GRADIENT: 6},
 )
-def _normalize_inputs(cfg: RunConfig) -> Patch | None:
-    norm = cfg.get("data.normalize")
+def _normalize_inputs(cfg: ConfigView) -> Patch | None:
+    norm = cfg.data.normalize
     if norm not in (None, "none"):
         return None
     # Min-max when the output may be a sigmoid (config.py refuses z-scores under one), z-score otherwise.
-    sigmoid = cfg.get("model.output") == "sigmoid" or not cfg.known
+    sigmoid = cfg.model.output == "sigmoid" or not cfg.known
     return {"data.normalize": "minmax" if sigmoid else "zscore"}
 
 
@@ -273,10 +217,11 @@ def _normalize_inputs(cfg: RunConfig) -> Patch | None:
     "adam",
     "Adam scales each parameter's step by its own gradient history, so small or uneven gradients "
     "still move the weights at ~lr per step (Kingma & Ba 2015)",
-    treats={Target.STALLED_LOSS: 1, Target.VANISHING_GRADIENT: 4, Target.UPDATE_RATIO_LOW: 2, Target.EXPLODING_GRADIENT: 9},
+    treats={Target.STALLED_LOSS: 1, Target.VANISHING_GRADIENT: 4, Target.UPDATE_RATIO_LOW: 2,
+            Target.EXPLODING_GRADIENT: 9},
 )
-def _adam(cfg: RunConfig) -> Patch | None:
-    return None if cfg.get("train.optimizer") in ("adam", "adamw") else {"train.optimizer": "adam", "train.lr": 0.001}
+def _adam(cfg: ConfigView) -> Patch | None:
+    return None if cfg.train.optimizer in ("adam", "adamw") else {"train.optimizer": "adam", "train.lr": 0.001}
 
 
 @remedy(
@@ -286,9 +231,9 @@ def _adam(cfg: RunConfig) -> Patch | None:
     "(Kingma & Ba 2015)",
     treats={Target.OVERSIZE_UPDATE: 0},
 )
-def _adam_lr(cfg: RunConfig) -> Patch | None:
-    lr = cfg.get("train.lr")  # unknown (a model aegrad did not build): Adam's default rate, said in words
-    if cfg.get("train.optimizer") not in ("adam", "adamw", None) or (lr is not None and lr <= 3e-3):
+def _adam_lr(cfg: ConfigView) -> Patch | None:
+    lr = cfg.train.lr  # unknown (a model aegrad did not build): Adam's default rate, said in words
+    if cfg.train.optimizer not in ("adam", "adamw", None) or (lr is not None and lr <= 3e-3):
         return None
     return {"train.lr": 0.001}
 
@@ -298,8 +243,8 @@ def _adam_lr(cfg: RunConfig) -> Patch | None:
     "updates are far below the ~1e-3 of the weights per step that trains well: a 10x larger learning rate",
     treats={Target.STALLED_LOSS: 2, Target.UPDATE_RATIO_LOW: 1},
 )
-def _higher_lr(cfg: RunConfig) -> Patch | None:
-    lr = cfg.get("train.lr")
+def _higher_lr(cfg: ConfigView) -> Patch | None:
+    lr = cfg.train.lr
     return {"train.lr": _round_lr(lr * 10)} if lr is not None else None
 
 
@@ -308,8 +253,8 @@ def _higher_lr(cfg: RunConfig) -> Patch | None:
     "steps too large for the loss surface overshoot and grow: a 10x smaller learning rate",
     treats={Target.EXPLODING_GRADIENT: 1, Target.UPDATE_RATIO_HIGH: 1, Target.DEAD_UNITS: 4, Target.OVERSIZE_UPDATE: 1},
 )
-def _lower_lr(cfg: RunConfig) -> Patch | None:
-    lr = cfg.get("train.lr")
+def _lower_lr(cfg: ConfigView) -> Patch | None:
+    lr = cfg.train.lr
     return {"train.lr": _round_lr(lr / 10)} if lr is not None else None
 
 
@@ -319,8 +264,8 @@ def _lower_lr(cfg: RunConfig) -> Patch | None:
     "before stepping, crossing flat regions many times faster than plain SGD (Sutskever et al. 2013)",
     treats={Target.STALLED_LOSS: 3, Target.UPDATE_RATIO_LOW: 3},
 )
-def _nesterov(cfg: RunConfig) -> Patch | None:
-    return {"train.optimizer": "nesterov"} if cfg.get("train.optimizer") in (None, "sgd", "momentum") else None
+def _nesterov(cfg: ConfigView) -> Patch | None:
+    return {"train.optimizer": "nesterov"} if cfg.train.optimizer in (None, "sgd", "momentum") else None
 
 
 @remedy(
@@ -329,8 +274,8 @@ def _nesterov(cfg: RunConfig) -> Patch | None:
     "along consistent directions (Polyak 1964)",
     treats={Target.STALLED_LOSS: 4, Target.UPDATE_RATIO_LOW: 4},
 )
-def _momentum(cfg: RunConfig) -> Patch | None:
-    return {"train.optimizer": "momentum"} if cfg.get("train.optimizer") in (None, "sgd") else None
+def _momentum(cfg: ConfigView) -> Patch | None:
+    return {"train.optimizer": "momentum"} if cfg.train.optimizer in (None, "sgd") else None
 
 
 # -- clipping, accumulation, regularisation ---------------------------------------------------
@@ -342,8 +287,8 @@ def _momentum(cfg: RunConfig) -> Patch | None:
     "weights (Pascanu et al. 2013)",
     treats={Target.EXPLODING_GRADIENT: 2, Target.UPDATE_RATIO_HIGH: 2, Target.OVERSIZE_UPDATE: 3},
 )
-def _clip_norm(cfg: RunConfig) -> Patch | None:
-    clip = cfg.get("train.clip_norm")
+def _clip_norm(cfg: ConfigView) -> Patch | None:
+    clip = cfg.train.clip_norm
     return {"train.clip_norm": 1.0} if clip is None or clip > 1.0 else None
 
 
@@ -352,8 +297,8 @@ def _clip_norm(cfg: RunConfig) -> Patch | None:
     "caps every gradient element at ±1.0: a blunter guard against spikes than norm clipping",
     treats={Target.EXPLODING_GRADIENT: 7},
 )
-def _clip_value(cfg: RunConfig) -> Patch | None:
-    clip = cfg.get("train.clip_value")
+def _clip_value(cfg: ConfigView) -> Patch | None:
+    clip = cfg.train.clip_value
     return {"train.clip_value": 1.0} if clip is None or clip > 1.0 else None
 
 
@@ -362,8 +307,8 @@ def _clip_value(cfg: RunConfig) -> Patch | None:
     "averages 4 micro-batches per optimizer step: a less noisy gradient, fewer spikes, same memory",
     treats={Target.EXPLODING_GRADIENT: 8, Target.UPDATE_RATIO_HIGH: 3},
 )
-def _accumulate(cfg: RunConfig) -> Patch | None:
-    acc = cfg.get("train.accumulate")
+def _accumulate(cfg: ConfigView) -> Patch | None:
+    acc = cfg.train.accumulate
     return {"train.accumulate": 4} if acc in (None, 1) else None
 
 
@@ -373,8 +318,8 @@ def _accumulate(cfg: RunConfig) -> Patch | None:
     "sigmoid/tanh units and no runaway weight growth",
     treats={Target.SATURATION: 6, Target.EXPLODING_GRADIENT: 10, Target.VANISHING_GRADIENT: 11},
 )
-def _l2(cfg: RunConfig) -> Patch | None:
-    l2 = cfg.get("train.l2")
+def _l2(cfg: ConfigView) -> Patch | None:
+    l2 = cfg.train.l2
     return {"train.l2": 1e-4} if not l2 else None
 
 
@@ -383,111 +328,6 @@ def _l2(cfg: RunConfig) -> Patch | None:
     "an L1 penalty drives small weights to exactly zero; it bounds weight growth more weakly than L2",
     treats={Target.EXPLODING_GRADIENT: 11, Target.SATURATION: 9},
 )
-def _l1(cfg: RunConfig) -> Patch | None:
-    l1 = cfg.get("train.l1")
+def _l1(cfg: ConfigView) -> Patch | None:
+    l1 = cfg.train.l1
     return {"train.l1": 1e-5} if not l1 else None
-
-
-# -- queries ----------------------------------------------------------------------------------
-
-
-def list_remedies() -> list[str]:
-    """Names of every registered remedy."""
-    return REMEDIES.names()
-
-
-def remedies_for(kind: Target | str, config: Any = None) -> list[dict[str, Any]]:
-    """Ranked remedies for a finding kind, best first: [{"patch": {...}, "why": str, "name": str}].
-
-    `config` is the run's resolved config (a Config or its dict); remedies that do not apply to
-    it (already set) are left out, and identical patches appear once.
-    """
-    if kind not in TREATABLE:
-        raise KeyError(f"unknown finding kind {kind!r}; valid: {', '.join(TREATABLE)}")
-    kind = Target(kind)
-    cfg = RunConfig(config)
-    ranked = sorted(
-        (REMEDIES.get(n) for n in REMEDIES.names() if kind in REMEDIES.get(n).treats),
-        key=lambda r: (r.treats[kind], r.name),
-    )
-    out: list[dict[str, Any]] = []
-    seen: list[Patch] = []
-    for r in ranked:
-        patch = r.patch(cfg)
-        if patch is None or patch in seen:
-            continue
-        seen.append(patch)
-        out.append({"patch": patch, "why": r.why, "name": r.name})
-    return out
-
-
-def format_value(value: Any) -> str:
-    """A value as the YAML scalar/flow text that ``--set`` parses back to the same value."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
-    return text.removesuffix("...").strip()
-
-
-def format_patch(patch: Patch) -> str:
-    """A patch as command-line flags: ``--set model.activation=leaky_relu --set train.lr=0.0001``."""
-    return " ".join(f"--set {shlex.quote(f'{k}={format_value(v)}')}" for k, v in patch.items())
-
-
-# -- a patch in words, for a model aegrad did not build (its `--set` flags would mean nothing there) ----
-
-def _activation_words(name: Any) -> str:
-    try:
-        cls = get_activation(str(name)).module.__name__
-    except KeyError:
-        return str(name)
-    return f"{cls} (torch.nn.{cls})"
-
-
-def _n(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
-
-
-_INIT_WORDS = {
-    "kaiming_normal": "He (Kaiming) normal initialisation (torch.nn.init.kaiming_normal_)",
-    "kaiming_uniform": "He (Kaiming) uniform initialisation (torch.nn.init.kaiming_uniform_)",
-    "xavier_normal": "Glorot (Xavier) normal initialisation (torch.nn.init.xavier_normal_)",
-    "xavier_uniform": "Glorot (Xavier) uniform initialisation (torch.nn.init.xavier_uniform_)",
-}
-_OPTIMIZER_WORDS = {
-    "adam": "Adam (torch.optim.Adam)",
-    "adamw": "AdamW (torch.optim.AdamW)",
-    "nesterov": "SGD with Nesterov momentum 0.9 (torch.optim.SGD(momentum=0.9, nesterov=True))",
-    "momentum": "SGD with momentum 0.9 (torch.optim.SGD(momentum=0.9))",
-}
-# Config key -> the change it makes, said for any PyTorch model and loop.
-KEY_WORDS: dict[str, Callable[[Any], str]] = {
-    "model.activation": lambda v: f"use {_activation_words(v)} as the hidden activation",
-    "model.init": lambda v: f"initialise the weights with {_INIT_WORDS.get(v, str(v))}",
-    "model.init_gain": lambda v: f"initialise the weights at {v:g}x the standard scale for the activation",
-    "model.bias_init": lambda v: f"start the hidden biases at {v:g}",
-    "model.residual": lambda v: "add identity skip (residual) connections around the hidden blocks"
-    if v else "remove the skip connections",
-    "model.norm": lambda v: {"layer": "add layer normalisation (nn.LayerNorm) after each hidden layer",
-                             "batch": "add batch normalisation (nn.BatchNorm1d/2d) after each hidden layer"}.get(
-                                 v, f"use {v} normalisation"),
-    "model.depth": lambda v: f"use fewer hidden layers ({v} per side)",
-    "model.widths": lambda v: f"use fewer hidden layers (widths {v})",
-    "train.pretrain": lambda v: "pretrain greedily, one encoder/decoder layer pair at a time, before training "
-    "the whole net" if v == "layerwise" else f"pretraining: {v}",
-    "data.normalize": lambda v: {"minmax": "min-max scale the inputs to [0, 1] (fitted on the training data)",
-                                 "zscore": "standardise the inputs to zero mean, unit variance (fitted on the "
-                                 "training data)"}.get(v, f"normalise the inputs ({v})"),
-    "train.optimizer": lambda v: f"train with {_OPTIMIZER_WORDS.get(v, str(v))}",
-    "train.lr": lambda v: f"set the learning rate to {_n(v)}",
-    "train.clip_norm": lambda v: f"clip the gradients' global norm at {_n(v)} after backward "
-    "(torch.nn.utils.clip_grad_norm_)",
-    "train.clip_value": lambda v: f"clip every gradient element to ±{_n(v)} after backward "
-    "(torch.nn.utils.clip_grad_value_)",
-    "train.accumulate": lambda v: f"accumulate the gradients of {v} micro-batches per optimizer step",
-    "train.l2": lambda v: f"add an L2 penalty {_n(v)}·½‖w‖² on the weights to the loss",
-    "train.l1": lambda v: f"add an L1 penalty {_n(v)}·‖w‖₁ on the weights to the loss",
-}
-
-
-def describe_patch(patch: Patch) -> str:
-    """A patch in words: "train with Adam (torch.optim.Adam); set the learning rate to 0.001"."""
-    return "; ".join(KEY_WORDS[k](v) if k in KEY_WORDS else f"set {k} to {_n(v)}" for k, v in patch.items())

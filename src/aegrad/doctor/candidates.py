@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from aegrad.config import Config, apply_overrides
-from aegrad.diagnose.remedies import REMEDIES, RunConfig
+from aegrad.diagnose.catalogue import REMEDIES
+from aegrad.diagnose.configview import ConfigView
 
 # Remedies of each finding that are probed (its first ones: the catalogue ranks by cause).
 PER_FINDING = 3
-# Learning-rate factors probed for any run, in probing order (the x/÷ 3 and 10).
+# Learning-rate factors probed for any run, in probing order (x/÷ 10 first, then x/÷ 3).
 LR_FACTORS_FIRST = (0.1, 10.0)
 LR_FACTORS_LATER = (1 / 3, 3.0)
 # Adam's usual learning rate (Kingma & Ba 2015; PyTorch's default).
@@ -39,7 +40,7 @@ def _lr_candidate(cfg: Config, factor: float) -> tuple[str, dict[str, Any]]:
 
 
 def _standard(cfg: Config, names: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    rc = RunConfig(cfg.to_dict())
+    rc = ConfigView(cfg)
     out = []
     for name in names:
         patch = REMEDIES.get(name).patch(rc)

@@ -223,7 +223,8 @@ def _refine(
     if best is None:
         return [], []
     others = [(p.name, p.source, p.patch) for p in tried]
-    queue = [ProbeResult(n, p, source=s) for n, s, p in unique(cfg, combinations((best.name, best.patch), others), seen)]
+    pairs = unique(cfg, combinations((best.name, best.patch), others), seen)
+    queue = [ProbeResult(n, p, source=s) for n, s, p in pairs]
     more, skipped = _probe_candidates(probes, queue, jobs, deadline)
     best = pick_winner(best, rank(more), scaled(margin_, baseline, best.test_over_trivial)) or best
     got, left = _line_search(probes, cfg, baseline, best, margin_, seen, jobs, deadline)
@@ -355,11 +356,11 @@ def _check_args(budget: float, jobs: int | None, probe_epochs: int | None) -> No
 
 def _add_undertrained(findings: dict[str, Any], baseline: ProbeResult, ranked: list[ProbeResult], margin_: float,
                       epochs: int) -> None:
-    """Add "undertrained" to the baseline's findings when a probe of the same architecture showed it can do much better."""
+    """Add "undertrained" to the baseline's findings when a probe of the same architecture did much better."""
     shown = undertrained_evidence(baseline, ranked, margin_)
     if shown is not None:
         findings["findings"].append(undertrained_finding(
-            baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs))
+            baseline.test_over_trivial, shown.test_over_trivial, shown.patch, shown.name, epochs).to_dict())
         findings["healthy"] = False
 
 

@@ -19,10 +19,10 @@ from aegrad.models.activations import (
 )
 from aegrad.models.base import (
     Autoencoder,
-    artifact_callbacks,
+    family_callbacks,
     create_model,
     list_models,
-    register_artifacts,
+    register_family_callback,
     register_model,
 )
 from aegrad.models.blocks import Block, ConvBlock, ConvTransposeBlock, DenseBlock
@@ -47,7 +47,7 @@ __all__ = [
     "Variational",
     "activation_family",
     "activation_gain",
-    "artifact_callbacks",
+    "family_callbacks",
     "codec",
     "conv",
     "create_activation",
@@ -63,7 +63,7 @@ __all__ = [
     "log_likelihood",
     "mlp",
     "register_activation",
-    "register_artifacts",
+    "register_family_callback",
     "register_init",
     "register_model",
     "register_norm",

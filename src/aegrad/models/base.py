@@ -92,14 +92,15 @@ def list_models() -> list[str]:
     return MODELS.names()
 
 
-# A family's end-of-run files (a VAE's samples.png): a factory that, for a run's model config and folder,
-# gives a training callback writing them when the run ends, or None when the config is not that family's.
-ArtifactsFactory = Callable[[ModelConfig, Path], Any]
-ARTIFACTS: Registry[ArtifactsFactory] = Registry("end-of-run artifacts")
-register_artifacts = ARTIFACTS.register
+# A family's own training callbacks: its end-of-run files (a VAE's samples.png) and its measurements at each
+# evaluation (the seq family's gradient through time). A factory gives, for a run's model config and folder,
+# the callback (aegrad.train.callbacks.Callback), or None when the config is not that family's.
+CallbackFactory = Callable[[ModelConfig, Path], Any]
+FAMILY_CALLBACKS: Registry[CallbackFactory] = Registry("family callback")
+register_family_callback = FAMILY_CALLBACKS.register
 
 
-def artifact_callbacks(cfg: ModelConfig, run_dir: str | Path) -> list[Any]:
-    """The callbacks (aegrad.train.callbacks.Callback) that write the families' end-of-run files for `cfg`."""
-    made = (ARTIFACTS.get(name)(cfg, Path(run_dir)) for name in ARTIFACTS.names())
+def family_callbacks(cfg: ModelConfig, run_dir: str | Path) -> list[Any]:
+    """The callbacks the families register for a run of `cfg` in `run_dir` (aegrad.train adds them to every run)."""
+    made = (FAMILY_CALLBACKS.get(name)(cfg, Path(run_dir)) for name in FAMILY_CALLBACKS.names())
     return [cb for cb in made if cb is not None]

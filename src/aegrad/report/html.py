@@ -19,8 +19,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from aegrad.diagnose.patches import format_patch
 from aegrad.diagnose.records import read_records
-from aegrad.diagnose.remedies import format_patch
 from aegrad.errors import UserError
 from aegrad.report.common import CSS, GRADFLOW_LAYERS_PNG, GRADFLOW_PNG, LOSS_PNG, LR_PNG, RECONSTRUCTIONS_PNG
 from aegrad.report.plots import write_plots

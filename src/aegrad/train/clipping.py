@@ -161,7 +161,9 @@ class Clipper:
         return self.agc is not None or self.value is not None or self.norm is not None
 
     @torch.no_grad()
-    def __call__(self, params: Iterable[Tensor], tensor_norms: Tensor | list[Tensor] | None = None) -> dict[str, Tensor]:
+    def __call__(
+        self, params: Iterable[Tensor], tensor_norms: Tensor | list[Tensor] | None = None
+    ) -> dict[str, Tensor]:
         """Clip in place; ``{"grad_norm": norm before any clip, "clipped": 1.0 if any clip fired}``.
 
         `tensor_norms`: the float32 norms of the parameters' gradients, already computed
@@ -176,7 +178,8 @@ class Clipper:
         if clipping:
             pre = _norm64(grads)
         elif tensor_norms is not None:
-            pre = torch.linalg.vector_norm(tensor_norms if isinstance(tensor_norms, Tensor) else torch.stack(tensor_norms))
+            stacked = tensor_norms if isinstance(tensor_norms, Tensor) else torch.stack(tensor_norms)
+            pre = torch.linalg.vector_norm(stacked)
         else:
             pre = _norm32(grads)
         fired = _zero_flag(grads)

@@ -117,7 +117,9 @@ def onednn_available(dtype: torch.dtype = torch.float32) -> bool:
             want = F.leaky_relu(torch.addmm(b, x, w.t()), 0.2)
             ok = ok and torch.allclose(_linear(x, w, b, "leaky_relu", 0.2).float(), want.float(), rtol=rtol, atol=atol)
             g = torch.randn(5, 3, generator=gen).to(dtype)
-            ok = ok and torch.allclose(_linear(g, w.t(), None, None, 0.0).float(), (g @ w).float(), rtol=rtol, atol=atol)
+            ok = ok and torch.allclose(
+                _linear(g, w.t(), None, None, 0.0).float(), (g @ w).float(), rtol=rtol, atol=atol
+            )
             ok = bool(ok)
         except (AttributeError, RuntimeError, NotImplementedError):
             ok = False

@@ -10,52 +10,33 @@ The loop then builds a ``StepContext`` and calls, in order,
   callbacks.
 
 A hook reads the context and may set ``ctx.skip`` (no update this step) or
-``ctx.stop`` (end the run, with the reason). Each hook is a ``Callback``
-(train/callbacks.py), so a user's callback attaches the same way.
+``ctx.stop`` (end the run, with the reason). Each hook is a ``Callback`` and the
+context a ``StepContext`` (both train/callbacks.py), so a user's callback attaches
+the same way.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from aegrad.diagnose import GradientMonitor
-from aegrad.train.callbacks import Callback
+from aegrad.train.callbacks import Callback, StepContext
 from aegrad.train.clipping import Clipper
 from aegrad.train.guard import NanGuard, Verdict
 from aegrad.train.schedules import Schedule
 
 
-@dataclass
-class StepContext:
-    """One optimizer step as the hooks see it (device tensors; reading them is a host sync)."""
-
-    step: int  # optimizer steps completed before this one
-    epoch: int  # epochs completed
-    params: list[Tensor]  # the trained parameters, model.parameters() order
-    terms: dict[str, Tensor]  # the objective's terms, summed over the step's micro-batches ("loss" first)
-    grad_norms: Tensor | None = None  # float32 L2 norm of each parameter's .grad, when measured
-    grad_norm: Tensor | None = None  # global L2 norm before clipping (set by the clipper)
-    clipped: Tensor | None = None  # 1.0 if a clip changed the gradients (set by the clipper)
-    skip: bool = False  # set by a hook: no update this step
-    stop: str | None = None  # set by a hook: the run stops, for this reason
-
-    @property
-    def loss(self) -> Tensor:
-        return self.terms["loss"]
-
-
 class MonitorHook(Callback):
     """Feeds the gradient monitor one step: the loss and the per-layer gradient norms.
 
-    When the step did not measure the norms and no clip forbids sharing them
-    (`share`: the clipper then measures in float64 itself), one foreach pass measures every parameter's norm here, and the
-    clipper reuses it for the logged global norm.
+    When the step did not measure the norms and no clip forbids sharing them (`share`: the
+    clipper then measures in float64 itself), one foreach pass measures every parameter's norm
+    here, and the clipper reuses it for the logged global norm.
     """
 
     def __init__(self, monitor: GradientMonitor, params: list[Tensor], share: bool) -> None:

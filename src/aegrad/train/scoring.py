@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from torch import Tensor
 
 from aegrad.data import Dataset
 from aegrad.objectives import Objective
+from aegrad.train.callbacks import Callback
 
 EVAL_BATCH = 2048  # evaluation batch: large, since no graph is kept
 
@@ -21,11 +23,14 @@ def evaluate(model: torch.nn.Module, x: Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_terms(model: torch.nn.Module, x: Tensor, objective: Objective | None = None) -> dict[str, float]:
+def evaluate_terms(
+    model: torch.nn.Module, x: Tensor, objective: Objective | None = None, callbacks: Sequence[Callback] = ()
+) -> dict[str, float]:
     """``{"mse": ...}`` over `x` in eval mode, and with `objective` each of its terms (sample-weighted mean).
 
     The MSE is summed per element in float64 (the per-batch means of the objective's
-    terms are weighted by batch size), so it does not depend on the batch split.
+    terms are weighted by batch size), so it does not depend on the batch split. Each
+    batch's terms pass through the callbacks' ``on_eval_batch``, which may add measured ones.
     """
     was_training = model.training
     model.eval()
@@ -39,7 +44,10 @@ def evaluate_terms(model: torch.nn.Module, x: Tensor, objective: Objective | Non
         if recon:
             sq += F.mse_loss(out["x_hat"].float(), xb, reduction="sum").double()
         if objective is not None:
-            for k, v in objective(xb, out).items():
+            terms = dict(objective(xb, out))
+            for cb in callbacks:
+                cb.on_eval_batch(model, xb, terms)
+            for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + v.double() * len(xb)
     model.train(was_training)
     n = max(1, len(x))

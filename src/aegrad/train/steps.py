@@ -10,7 +10,8 @@ the objective's terms, detached. Two implementations:
   CPU, written out without autograd; it hands a micro-batch to its autograd step
   when a forward hook it cannot honour is attached, or when ``options.dense`` is off.
 
-``create_step`` picks one when the run is built; the loop never chooses per batch.
+``create_step`` (train/setup.py) picks one when the run is built; the loop never
+chooses per batch.
 ``StepOptions`` holds the fast path's switches, so a benchmark can turn each off
 (``benchmarks/ablation.py``) without reaching into internals.
 """
@@ -25,9 +26,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from aegrad.config import Config
+from aegrad.objectives import Objective, Terms
 from aegrad.train import distributed as dist
-from aegrad.objectives import MSE, Objective, Terms
 
 
 @dataclass
@@ -73,29 +73,6 @@ class AutogradStep:
             terms = self.objective(x, self.forward(self.corrupt(x)))
             (terms["loss"] * share).backward()
         return {k: v.detach() for k, v in terms.items()}
-
-
-def create_step(
-    cfg: Config,
-    model: nn.Module,
-    autograd: AutogradStep,
-    options: StepOptions,
-    want_norms: bool,
-) -> AutogradStep:
-    """The dense step when it applies to `model` and the objective is the plain MSE, else `autograd`.
-
-    `want_norms`: the loop would use per-parameter gradient norms measured by the step
-    (no clip, no weight penalty): the dense step then takes them on the last micro-batch.
-    """
-    from aegrad.train.dense import DenseStep
-
-    device = next(model.parameters()).device
-    if device.type != "cpu" or type(autograd.objective) is not MSE:
-        return autograd
-    dense = DenseStep.of(model, cfg, dist.world_size(), options=options)
-    if dense is None:
-        return autograd
-    return dense.bind(autograd, want_norms)
 
 
 def terms_vector(terms: Terms) -> Tensor:

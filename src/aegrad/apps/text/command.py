@@ -3,7 +3,8 @@
     aegrad text-compress RUN_DIR FILE -o OUT.aetx [--step S]   lossless, range-coded; prints bytes and bits/char vs gzip
     aegrad text-decompress RUN_DIR FILE.aetx -o OUT.txt
     aegrad text-eval RUN_DIR [--limit N] [--reconstruction-only] [--json]
-                                                              reconstruction accuracy; aegrad vs gzip/bzip2/xz/zstd on test lines
+                                                              reconstruction accuracy; aegrad vs gzip/bzip2/xz/zstd
+                                                              on test lines
     aegrad text-sample RUN_DIR [-n 8] [--seed 0] [--temperature T]
     aegrad text-interpolate RUN_DIR --between I J [--steps 6]
     aegrad text-probe RUN_DIR [--json]                        latent codes vs TF-IDF, logistic regression on labels
@@ -25,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir")
     p.add_argument("file")
     p.add_argument("-o", "--out", required=True, help="the .aetx file to write")
-    p.add_argument("--step", type=float, default=None, help="latent bin width (default: chosen on training lines, saved)")
+    p.add_argument("--step", type=float, default=None,
+                   help="latent bin width (default: chosen on training lines, saved)")
     p = sub.add_parser("text-decompress", help="decompress a .aetx file written by text-compress")
     p.add_argument("run_dir")
     p.add_argument("file")
@@ -36,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=float, default=None, help="latent bin width (default: chosen on training lines)")
     p.add_argument("--reconstruction-only", action="store_true", help="skip the compression comparison")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("text-sample", help="lines decoded from codes drawn from the prior (or the fitted code Gaussian)")
+    p = sub.add_parser("text-sample",
+                       help="lines decoded from codes drawn from the prior (or the fitted code Gaussian)")
     p.add_argument("run_dir")
     p.add_argument("-n", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -118,7 +121,8 @@ def format_eval(r: dict) -> str:
             f"correct start {r['correct_prefix']:.1f} characters")
     if "methods" not in r:
         return head
-    rows = [f"{head}; latent step {r['latent_step']}", f"{'method':<8} {'per-line bytes':>14} {'bits/char':>9} {'together bytes':>14} {'bits/char':>9}"]
+    rows = [f"{head}; latent step {r['latent_step']}",
+            f"{'method':<8} {'per-line bytes':>14} {'bits/char':>9} {'together bytes':>14} {'bits/char':>9}"]
     for name, m in r["methods"].items():
         rows.append(f"{name:<8} {m['per_line_bytes']:>14} {m['per_line_bpc']:>9.3f} {m['together_bytes']:>14} "
                     f"{m['together_bpc']:>9.3f}")
@@ -173,7 +177,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     from aegrad.apps.text.run import open_text_run
     from aegrad.models.seq.timedecay import summarize, time_decay
     from aegrad.diagnose import format_findings
-    from aegrad.diagnose.through_time import detect_vanishing_through_time
+    from aegrad.models.seq.findings import vanishing_through_time
 
     tr = open_text_run(args.run_dir)
     if tr.run.config.model.seq.cell == "transformer":
@@ -187,7 +191,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
         if d < len(g) and n[d] > 0:
             print(f"  d={d:>2}  {float(g[d] / g[0]):.3g}  ({int(n[d])} lines)")
     print(f"ratio over {int(s['tgrad_span'])} steps {s['tgrad_ratio']:.3g}, x{s['tgrad_per_step']:.3f} per step")
-    found = detect_vanishing_through_time(tr.run.metrics, tr.run.config)
+    found = [f.to_dict() for f in vanishing_through_time(tr.run.metrics, tr.run.config)]
     print(format_findings({"healthy": not found, "findings": found}))
     return 0
 

@@ -108,7 +108,7 @@ class SeqAutoencoder(nn.Module):
         self.sample_shape = tuple(sample_shape)
         self.max_len, self.vocab, self.latent = sample_shape[0], s.vocab_size, cfg.latent
         self.variational = cfg.variational
-        self.probe_samples = 64  # eval forward: lines the time-decay probe measures (0: off); see timedecay.py
+        self.probe_samples = 64  # lines of each held-out batch the time-decay probe measures (0: off); timedecay.py
         self.word_dropout = s.word_dropout
         self.reverse_input = s.reverse_input
         self.embed = nn.Embedding(s.vocab_size, s.embed, padding_idx=PAD)
@@ -220,9 +220,7 @@ class SeqAutoencoder(nn.Module):
     def forward(self, ids: Tensor) -> dict[str, Tensor]:
         """Named outputs: logits, target, mask (the objective's inputs), z, and mu/logvar when variational.
 
-        In eval mode (the loop's test evaluation) it also measures how the gradient reaching
-        each encoder step decays with distance from the loss, on up to ``probe_samples`` lines
-        (timedecay.py): outputs ``tgrad_ratio``, ``tgrad_span``, ``tgrad_per_step``.
+        It measures nothing: the time-decay probe is a training callback (timedecay.py's ``TimeDecayProbe``).
         """
         ids = trim(ids)
         code, _ = self.encoder_states(ids)
@@ -235,10 +233,6 @@ class SeqAutoencoder(nn.Module):
             z = code
         logits, target, mask = self.teacher_forced(ids, z)
         out.update(logits=logits, target=target, mask=mask, z=z)
-        if not self.training and self.probe_samples > 0 and not torch.is_inference_mode_enabled():
-            from aegrad.models.seq.timedecay import probe_terms  # here: timedecay imports this module
-
-            out.update(probe_terms(self, ids[: self.probe_samples]))
         return out
 
 

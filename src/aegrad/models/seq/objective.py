@@ -21,9 +21,6 @@ from aegrad.config import Config
 from aegrad.models.variational.model import gaussian_kl
 from aegrad.objectives import Objective, Terms, register_objective
 
-PROBE_TERMS = ("tgrad_ratio", "tgrad_span", "tgrad_per_step")  # timedecay.py, measured in eval forward only
-
-
 def masked_ce(logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean cross-entropy (nats) over the positions where `mask` holds; (N, T, V), (N, T), (N, T) -> ()."""
     ce = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), reduction="none").view_as(target)
@@ -37,7 +34,7 @@ def token_accuracy(logits: Tensor, target: Tensor, mask: Tensor) -> Tensor:
 
 
 class MaskedCE(Objective):
-    """Terms: loss, ce (nats per token), bits_per_token, token_acc; kl when variational; the probe's tgrad_* in eval."""
+    """Terms: loss, ce (nats per token), bits_per_token, token_acc; kl when variational."""
 
     name = "masked_ce"
 
@@ -62,9 +59,6 @@ class MaskedCE(Objective):
         terms["ce"] = ce
         terms["bits_per_token"] = ce / math.log(2.0)
         terms["token_acc"] = token_accuracy(logits.detach(), tgt, mask)
-        for k in PROBE_TERMS:
-            if k in outputs:
-                terms[k] = outputs[k]
         return terms
 
 

@@ -1,4 +1,4 @@
-"""Gradient through time: how the gradient reaching each encoder step's hidden state decays with its distance from the loss.
+"""Gradient through time: how the gradient reaching each encoder step's state decays with distance from the loss.
 
 The code z is read from the encoder's state after a line's last character, so the loss
 reaches the state after character t through ``len - 1 - t`` recurrent steps. The probe
@@ -8,20 +8,27 @@ the per-step states (parameter gradients untouched). A tanh RNN multiplies the g
 ``diag(1 - h^2) W_hh^T`` per step and it falls geometrically (Bengio et al. 1994;
 Pascanu et al. 2013); gated cells keep an additive path.
 
-``probe_terms`` summarises the profile in three scalars the objective logs (test_* in
-metrics.jsonl every epoch): ``tgrad_ratio = g(D) / g(0)``, ``tgrad_span = D`` (the longest
-distance at least a quarter of the probed lines reach, at most MAX_SPAN) and
-``tgrad_per_step = tgrad_ratio ** (1 / D)``.
+``probe_terms`` summarises the profile in three scalars: ``tgrad_ratio = g(D) / g(0)``,
+``tgrad_span = D`` (the longest distance at least a quarter of the probed lines reach, at
+most MAX_SPAN) and ``tgrad_per_step = tgrad_ratio ** (1 / D)``. ``TimeDecayProbe``, a
+training callback the family registers for every seq run, adds them to each held-out
+batch's terms (the first ``model.probe_samples`` lines of it), so they are logged as
+``test_tgrad_*`` every epoch and in the summary; the model's forward measures nothing.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from pathlib import Path
 
-from aegrad.models.seq.model import SeqAutoencoder
-from aegrad.models.seq.objective import masked_ce
+import torch
+from torch import Tensor, nn
+
+from aegrad.config import ModelConfig
 from aegrad.data.text.vocab import lengths
+from aegrad.models.base import register_family_callback
+from aegrad.models.seq.model import SeqAutoencoder, trim
+from aegrad.models.seq.objective import masked_ce
+from aegrad.train.callbacks import Callback  # the hook protocol only: that module imports nothing
 
 MAX_SPAN = 64  # the longest distance the summary reads
 REACH = 0.25  # share of probed lines that must reach a distance for it to count in the summary
@@ -57,5 +64,20 @@ def summarize(g: Tensor, count: Tensor) -> dict[str, float]:
 
 
 def probe_terms(model: SeqAutoencoder, ids: Tensor) -> dict[str, Tensor]:
-    """The summary as scalar tensors (what the model's eval forward outputs for the objective to log)."""
+    """The summary as scalar tensors (float32, as the evaluation averages terms)."""
     return {k: torch.tensor(v) for k, v in summarize(*time_decay(model, ids)).items()}
+
+
+class TimeDecayProbe(Callback):
+    """At each evaluation, the probe on every held-out batch's first ``model.probe_samples`` lines."""
+
+    def on_eval_batch(self, model: nn.Module, x: Tensor, terms: dict[str, Tensor]) -> None:
+        n = model.probe_samples if isinstance(model, SeqAutoencoder) else 0
+        if n > 0 and not torch.is_inference_mode_enabled():  # the probe takes gradients: not in inference mode
+            terms.update(probe_terms(model, trim(x)[:n]))
+
+
+@register_family_callback("seq")
+def _time_decay_probe(cfg: ModelConfig, run_dir: Path) -> TimeDecayProbe | None:
+    """The seq family's training callback: the time-decay probe's test_tgrad_* terms at every evaluation."""
+    return TimeDecayProbe() if cfg.kind == "seq" else None

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from aegrad.config import ModelConfig
-from aegrad.models.base import register_artifacts
+from aegrad.models.base import register_family_callback
 from aegrad.run import WEIGHTS
 from aegrad.train.callbacks import Callback  # the hook protocol only: that module imports nothing
 
@@ -44,7 +44,7 @@ class GenerationArtifacts(Callback):
         write_images(self.run_dir / f"{INTERPOLATION}.png", strip, cols=len(strip), between=np.array([i, j]))
 
 
-@register_artifacts("variational")
+@register_family_callback("variational")
 def _generation_artifacts(cfg: ModelConfig, run_dir: Path) -> GenerationArtifacts | None:
     """samples.png and interpolation.png for the report, for a VAE of the mlp or conv stages."""
     return GenerationArtifacts(run_dir) if cfg.variational and cfg.kind in ("mlp", "conv") else None
