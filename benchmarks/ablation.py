@@ -48,7 +48,8 @@ from benchmarks.harness import REPO, _env, _tail, aegrad_command
 from benchmarks.results import spread
 
 STEP_VARIANTS = {
-    "aegrad": "as shipped: the dense step (oneDNN for large products, norms in cache), reused buffers, direct fused Adam",
+    "aegrad": ("as shipped: the dense step (oneDNN for large products, norms in cache), reused buffers, "
+               "direct fused Adam"),
     "autograd_step": "loss.backward() instead of the dense step (the loop's autograd path)",
     "fresh_buffers": "the dense step, allocating its activations and gradients anew every step",
     "optimizer_step": "optimizer.step() instead of the direct fused Adam call",
@@ -328,7 +329,8 @@ def render(res: dict[str, Any]) -> str:
         lines += ["| variant | what changes | wall s, median (min–max) | ÷ aegrad |", "|---|---|---:|---:|"]
         for v, r in res["seed_wall_s"].items():
             ratio = "—" if v == "aegrad" or r["vs_aegrad"] is None else f"{r['vs_aegrad']:.2f}"
-            lines.append(f"| {v} | {SEED_VARIANTS[v]} | {r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f}) | {ratio} |")
+            lines.append(f"| {v} | {SEED_VARIANTS[v]} | {r['median']:.2f} "
+                         f"({r['min']:.2f}–{r['max']:.2f}) | {ratio} |")
     for e in res["errors"]:
         lines.append(f"\nerror: {e}")
     return "\n".join(lines).strip("\n")
@@ -354,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sections = tuple(x.strip() for x in args.sections.split(",") if x.strip())
     if not sections or set(sections) - set(SECTIONS):
-        print(f"benchmarks.ablation: --sections {args.sections!r}: valid are step, seed (comma-separated)", file=sys.stderr)
+        print(f"benchmarks.ablation: --sections {args.sections!r}: valid are step, seed (comma-separated)",
+              file=sys.stderr)
         return 2
     if not args.ab and (problem := out_problem(args.out)) is not None:
         print(f"benchmarks.ablation: --out: {problem}", file=sys.stderr)
@@ -364,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_step_ab(variants, args.epochs, args.block, args.limit)
         Path(args.result).write_text(json.dumps(result), encoding="utf-8")
         return 0
-    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, lambda m: print(m, file=sys.stderr), sections, args.block)
+    res = run(args.repeats, args.epochs, args.limit, args.seed_epochs, lambda m: print(m, file=sys.stderr),
+              sections, args.block)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     print(render(res))
     return 1 if res["errors"] else 0

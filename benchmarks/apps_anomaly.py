@@ -54,7 +54,8 @@ def run(quick: bool, log: Callable[[str], None], data_dir: str | None = None) ->
     images: dict[str, Any] = {"source": source, "train_rows": len(x_tr), "test_rows": len(x_te), "detectors": {}}
     for name, make in _detectors(IMAGE_PARAMS, quick).items():
         note = lambda c, r, name=name: log(f"[anomaly] {source} {name} class {c}: AUROC {r['auroc']:.4f}")
-        res, wall = _timed(lambda make=make, note=note: leave_one_class_out(make, x_tr, y_tr, x_te, y_te, classes, on_class=note))
+        res, wall = _timed(
+            lambda make=make, note=note: leave_one_class_out(make, x_tr, y_tr, x_te, y_te, classes, on_class=note))
         images["detectors"][name] = {**res, "wall_s": wall}
     split = novelty_split(breast_cancer(), seed=SEED)
     table = {"source": "breast-cancer", **summary(split), "detectors": compare(_detectors(TABLE_PARAMS, quick), split)}

@@ -39,8 +39,10 @@ def run(quick: bool, log: Callable[[str], None], data_dir: str | None = None) ->
         out = Path(tmp)
         res = denoise_study(
             "gaussian", levels, out, cfg=cfg, test_limit=TEST_LIMIT,
-            progress=lambda r: log(f"[denoise] sigma {r['level']}: autoencoder {r['methods']['autoencoder']['psnr']:.2f} dB, "
-                                   f"best classical {r['best_classical']} {r['methods'][r['best_classical']]['psnr']:.2f} dB"),
+            progress=lambda r: log(f"[denoise] sigma {r['level']}: autoencoder "
+                                   f"{r['methods']['autoencoder']['psnr']:.2f} dB, "
+                                   f"best classical {r['best_classical']} "
+                                   f"{r['methods'][r['best_classical']]['psnr']:.2f} dB"),
         )
     for r in res["results"]:  # the runs and grids lived in the temp folder
         del r["grid"], r["run"]
@@ -53,7 +55,8 @@ def run(quick: bool, log: Callable[[str], None], data_dir: str | None = None) ->
 def table(res: dict[str, Any]) -> list[str]:
     methods = list(res["results"][0]["methods"])
     lines = [
-        f"Denoising, Gaussian noise: one `{res['preset']}` denoiser per level ({', '.join(f'{k}={v}' for k, v in res['overrides'].items())}), "
+        f"Denoising, Gaussian noise: one `{res['preset']}` denoiser per level "
+        f"({', '.join(f'{k}={v}' for k, v in res['overrides'].items())}), "
         f"{res['test_limit']} test images; PSNR dB / SSIM against the clean image (outputs clipped to [0, 1]).",
         "",
         "| sigma | " + " | ".join(methods) + " | best classical |",
@@ -64,7 +67,8 @@ def table(res: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['level']:g} | {cells} | {r['best_classical']} |")
     t = res["target"]
     lines += ["", f"Target ({t['what']}): {'met' if t['met'] else 'not met'} "
-              f"({', '.join(f'{lv:g}: ' + ('yes' if m else 'no') for lv, m in zip(res['levels'], t['met_per_level']))}).", ""]
+              f"({', '.join(f'{lv:g}: ' + ('yes' if m else 'no') for lv, m in zip(res['levels'], t['met_per_level']))}"
+              f").", ""]
     return lines
 
 

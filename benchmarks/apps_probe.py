@@ -26,7 +26,8 @@ def run(quick: bool, log: Callable[[str], None], data_dir: str | None = None) ->
     import aegrad
     from aegrad.apps.probe.probe import probe_run
 
-    preset, overrides, limit = ("digits-mlp", {"train.epochs": 5}, None) if quick else (PRESET, {"train.epochs": EPOCHS, "data.limit": TRAIN_LIMIT}, PROBE_LIMIT)
+    preset, overrides, limit = (("digits-mlp", {"train.epochs": 5}, None) if quick
+                                else (PRESET, {"train.epochs": EPOCHS, "data.limit": TRAIN_LIMIT}, PROBE_LIMIT))
     if data_dir:
         overrides["data.path"] = data_dir
     cfg = aegrad.load_config(preset=preset, overrides=overrides)
@@ -43,7 +44,8 @@ def run(quick: bool, log: Callable[[str], None], data_dir: str | None = None) ->
 
 def table(res: dict[str, Any]) -> list[str]:
     lines = [
-        f"Features for classification, {res['data']}: `{res['preset']}` ({', '.join(f'{k}={v}' for k, v in res['overrides'].items()) or 'as is'}; "
+        f"Features for classification, {res['data']}: `{res['preset']}` "
+        f"({', '.join(f'{k}={v}' for k, v in res['overrides'].items()) or 'as is'}; "
         f"test MSE {res['test_mse']:.5f}); probes fitted on {res['train_samples']} training images, scored on "
         f"{res['test_samples']} test images (majority class {res['chance']:.3f}).",
         "",

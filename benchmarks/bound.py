@@ -150,7 +150,8 @@ def _data(task: Task, limit: int, data_dir: str | None) -> tuple[Any, str]:
         x, _ = load(data_dir, limit, 1, task.seed)
         return torch.from_numpy(x), f"Fashion-MNIST, {len(x)} training images"
     gen = torch.Generator().manual_seed(task.seed)
-    return torch.rand(limit, task.input_dim, generator=gen), f"uniform random pixels, {limit} rows (Fashion-MNIST not found)"
+    return (torch.rand(limit, task.input_dim, generator=gen),
+            f"uniform random pixels, {limit} rows (Fashion-MNIST not found)")
 
 
 def _batches(x: Any, batch: int, seed: int) -> Callable[[], Any]:
@@ -335,7 +336,8 @@ def run(names: list[str], rounds: int, block: int, n: int, limit: int, data_dir:
             for _ in range(WARM_CALLS):
                 rows[name]()
         except Exception as exc:  # noqa: BLE001 - e.g. torch.compile without a C compiler: that row is dropped
-            errors.append(f"{name}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            errors.append(f"{name}: {type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
             rows.pop(name, None)
             continue
         log(f"[warm] {name}: {time.perf_counter() - t0:.1f} s")
@@ -365,10 +367,12 @@ def render(res: dict[str, Any]) -> str:
     lines = [
         (
             f"RT1 step taken apart: {s['rounds']} rounds of {s['block']} calls per row, one process, "
-            f"{s['threads']} threads; {s['data']}; {s['step_gflop']:.3f} GFLOP per step of {s['batch']}; {res['machine']}"
+            f"{s['threads']} threads; {s['data']}; {s['step_gflop']:.3f} GFLOP per step of {s['batch']}; "
+            f"{res['machine']}"
         ),
         "",
-        "| row | what it runs | ms per call, median (min–max) | samples/s | GFLOP/s | of the ceiling, median (quartiles) |",
+        ("| row | what it runs | ms per call, median (min–max) | samples/s | GFLOP/s "
+         "| of the ceiling, median (quartiles) |"),
         "|---|---|---:|---:|---:|---:|",
     ]
     for name, r in res["rows"].items():
@@ -401,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks.bound: --rows {args.rows!r}: valid are {', '.join(ROWS)} (comma-separated)", file=sys.stderr)
         return 2
     if min(args.rounds, args.block, args.n) < 1 or args.limit < Task().batch_size:
-        print(f"benchmarks.bound: --rounds, --block and --n must be >= 1, --limit >= {Task().batch_size}", file=sys.stderr)
+        print(f"benchmarks.bound: --rounds, --block and --n must be >= 1, --limit >= {Task().batch_size}",
+              file=sys.stderr)
         return 2
     if args.data_dir is not None:
         from benchmarks.data import find_dir

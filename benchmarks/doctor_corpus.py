@@ -1,4 +1,4 @@
-"""The doctor's labelled corpus (issue 18): recall, false alarms and fix rates, tuning vs held-out.
+"""The doctor's labelled corpus: recall, false alarms and fix rates, tuning vs held-out.
 
 Each case is a config (digits, Fashion-MNIST, random N(0,1) data). Its label comes from an
 independent plain-PyTorch measurement (``measure``: torch.nn + torch.optim, no aegrad trainer,
@@ -97,7 +97,8 @@ NEW_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("random-bias-3-lr0.01", RANDOM, {"model.bias_init": -3.0, "train.lr": 0.01}),
     # added after the twelve above were labelled (10 failing, 2 healthy), for more healthy kinds; kept whatever they got
     ("digits-leaky-kaiming", DIGITS, {"model.activation": "leaky_relu", "model.init": "kaiming_normal"}),
-    ("digits-adam-lr1e-2", DIGITS, {"train.lr": 0.01}),  # replaces lr 3e-3: the preset's own rate, a copy of digits-default
+    ("digits-adam-lr1e-2", DIGITS, {"train.lr": 0.01}),  # replaces lr 3e-3: the preset's own rate, a copy of
+                                                         # digits-default
     ("random-wide-lr3e-3", RANDOM, {"model.widths": [128], "train.lr": 0.003}),
 ]
 ALL_CASES = CASES + NEW_CASES  # the published corpus (49 cases)
@@ -131,13 +132,16 @@ FRESH_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("random-tanh-sgd-lr1e-3-w40", RANDOM, {"model.activation": "tanh", "model.init": "xavier_uniform",
                                            "model.widths": [40], "train.optimizer": "sgd", "train.lr": 0.001}),
     ("random-adam-lr0.01-w96-48", RANDOM, {"model.widths": [96, 48], "train.lr": 0.01, "train.batch_size": 64,
-                                          "train.epochs": 15}),    # added after the fifteen above were labelled (11 failing, 4 healthy), one of a kind expected to train; kept as labelled
+                                          "train.epochs": 15}),    # added after the fifteen above were labelled
+                                                                   # (11 failing, 4 healthy), one of a kind expected
+                                                                   # to train; kept as labelled
     ("fashion-adam-lr2e-3-w320", FASHION, {"model.widths": [320], "model.latent": 40, "train.lr": 0.002,
                                            "train.batch_size": 96}),
 ]
 
 
-# A fourth held-out set (rules section "2026-12-01, round 3", "round-3 held-out"): written and labelled by `measure` (init="rule")
+# A fourth held-out set (rules section "2026-12-01, round 3", "round-3 held-out"): written and labelled by `measure`
+# (init="rule")
 # and committed before the doctor's round-3 change (unstable-baseline margin, healthy-baseline verdict) and before
 # aegrad or the doctor ran on any of them; never used to set anything. Unlike every case above in widths, latent
 # sizes, batch sizes, rates and optimizer/activation pairings.
@@ -260,7 +264,8 @@ ROUND5_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                                        "train.optimizer": "momentum", "train.lr": 0.02}),
     ("fashion-adam-lr0.2-w220-110", FASHION, {"model.widths": [220, 110], "model.latent": 18, "train.lr": 0.2,
                                               "train.batch_size": 160}),
-    ("random-tanh-gain3-nesterov-d3", RANDOM, {"data.dim": 14, "model.activation": "tanh", "model.init": "xavier_normal",
+    ("random-tanh-gain3-nesterov-d3", RANDOM, {"data.dim": 14, "model.activation": "tanh",
+                                               "model.init": "xavier_normal",
                                                "model.init_gain": 3.0, "model.depth": 3, "model.width": 52,
                                                "model.latent": 18, "train.optimizer": "nesterov", "train.lr": 0.03}),
     ("random-bias-4-adam-w90", RANDOM, {"data.dim": 18, "model.widths": [90], "model.bias_init": -4.0,
@@ -355,7 +360,8 @@ ROUND7_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("random-gain0.4-adam-d3", RANDOM, {"data.dim": 12, "model.init_gain": 0.4, "model.depth": 3, "model.width": 40,
                                         "model.latent": 14}),
     ("fashion-sigmoid-bias2-adam-w160", FASHION, {"model.activation": "sigmoid", "model.init": "xavier_uniform",
-                                                  "model.widths": [160, 80], "model.latent": 24, "model.bias_init": 2.0}),
+                                                  "model.widths": [160, 80], "model.latent": 24,
+                                                  "model.bias_init": 2.0}),
     ("digits-sgd-lr1.5-w120-lat20", DIGITS, {"model.widths": [120], "model.latent": 20, "train.optimizer": "sgd",
                                              "train.lr": 1.5, "train.batch_size": 40}),
     ("random-nesterov-lr0.3-w56-lat20", RANDOM, {"data.dim": 16, "model.widths": [56], "model.latent": 20,
@@ -370,7 +376,8 @@ ROUND7_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                                                       "train.lr": 0.0003}),
     ("fashion-adam-lr0.5-w200-lat30", FASHION, {"model.widths": [200], "model.latent": 30, "train.lr": 0.5,
                                                 "train.batch_size": 100}),
-    ("random-sigmoid-adam-lr1e-2-d5-w32", RANDOM, {"data.dim": 8, "model.activation": "sigmoid", "model.init": "default",
+    ("random-sigmoid-adam-lr1e-2-d5-w32", RANDOM, {"data.dim": 8, "model.activation": "sigmoid",
+                                                   "model.init": "default",
                                                    "model.depth": 5, "model.width": 32, "model.latent": 10,
                                                    "train.lr": 0.01}),
     ("fashion-momentum-lr3e-3-w240-120", FASHION, {"model.widths": [240, 120], "model.latent": 32,
@@ -381,7 +388,8 @@ ROUND7_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     # kinds expected to train
     ("digits-adam-lr4e-3-w200-100-lat24", DIGITS, {"model.widths": [200, 100], "model.latent": 24, "train.lr": 0.004,
                                                    "train.batch_size": 32}),
-    ("fashion-leaky-adam-lr2e-3-w320-lat40", FASHION, {"model.activation": "leaky_relu", "model.init": "kaiming_uniform",
+    ("fashion-leaky-adam-lr2e-3-w320-lat40", FASHION, {"model.activation": "leaky_relu",
+                                                       "model.init": "kaiming_uniform",
                                                        "model.widths": [320], "model.latent": 40, "train.lr": 0.002,
                                                        "train.batch_size": 64}),
     ("random-adam-lr2e-3-w128-lat24", RANDOM, {"data.dim": 18, "model.widths": [128], "model.latent": 24,
@@ -503,7 +511,8 @@ def build_net(cfg: Config, dim: int, init: str = "rule") -> tuple[nn.Sequential,
     init="rule" (the default since the rules section "conformance fix" of 2026-12-01): what the rules say, "the same
     widths, init, gain, bias, output" as aegrad builds: each Linear gets the kaiming/xavier gain of what follows
     it — the hidden activation (leaky_relu with its slope), nothing (linear, gain 1) for the latent Linear, the
-    output activation (sigmoid: 1, identity: 1) for the last. "legacy": the measurement behind the published labels, which gave every
+    output activation (sigmoid: 1, identity: 1) for the last. "legacy": the measurement behind the published labels,
+    which gave every
     Linear the hidden activation's gain and kaiming always ReLU's (found post hoc to break the rule; kept to
     reproduce the published numbers). "legacy-head-gain": the published --head-gain sensitivity check (legacy, but
     the latent and output Linears with the gain of what follows them)."""
@@ -734,7 +743,8 @@ def split_scores(part: str, cs: list[tuple[dict[str, Any], str]], reached: dict[
     trains = lambda x: x is not None and x < 0.5  # noqa: E731
     lines.append(
         f"{part}: {len(failing)} failing, {len(healthy)} healthy, "
-        f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous | recall {_rate([bool(c['kinds']) for c in failing])}"
+        f"{sum(c['label'] == 'ambiguous' for c, _ in cs)} ambiguous"
+        f" | recall {_rate([bool(c['kinds']) for c in failing])}"
         f" | right kind {_rate([right_kind(c['label'], c['kinds'], c['measure']['nonfinite']) for c in failing])}"
         f" | false alarms {_rate([bool(c['kinds']) for c in healthy])}"
         f" | fix (a) first remedy {_rate([trains(c.get('first_r')) for c in failing])}"
@@ -837,7 +847,8 @@ def label_noise(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "label_flips": sum(not per_case[n]["stable"] for n in names),
             "class_flips": sum(not per_case[n]["stable_class"] for n in names),
             "official": _scores([(cases[n]["official"], cases[n]["kinds"]) for n in names]),
-            "stable": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names if per_case[n]["stable_class"]]),
+            "stable": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names
+                               if per_case[n]["stable_class"]]),
             "majority": _scores([(per_case[n]["majority"], cases[n]["kinds"]) for n in names]),
         }
     return {"cases": per_case, "splits": splits}
@@ -856,7 +867,8 @@ def silent_units(run: aegrad.Run, test_x: torch.Tensor) -> dict[str, list[float]
     of the monitor's per-batch silent share over the second half of the windows (what dead_units reads) — and
     "test" — the share of units of the trained model silent on the whole test split (the rules' measurement)."""
     windows = [w["activations"] for w in run.gradients if w.get("activations")]
-    names = [n for n, a in windows[-1].items() if a["family"] in ("relu", "leaky") and not a["output"]] if windows else []
+    names = ([n for n, a in windows[-1].items() if a["family"] in ("relu", "leaky") and not a["output"]]
+             if windows else [])
     monitor = [statistics.median(v for w in windows[len(windows) // 2:] if (v := w.get(n, {}).get("dead")) is not None)
                for n in names]
     model, test = run.model, []
@@ -897,7 +909,8 @@ def label_seeds(seeds: list[int], official: dict[str, Any], only: set[str] | Non
                                         "aegrad_monitor": aeg["monitor"], "aegrad_test": aeg["test"]})
         results[name] = c
         print(f"{name:<28} {c['official']:<19} {' '.join(c['labels'])} r={[round(x, 3) if x else x for x in c['r']]}"
-              + (f" aegrad r={[round(x, 3) if x else x for x in c['aegrad_r']]}" if "aegrad_r" in c else ""), flush=True)
+              + (f" aegrad r={[round(x, 3) if x else x for x in c['aegrad_r']]}" if "aegrad_r" in c else ""),
+              flush=True)
         save(results)
 
 
@@ -915,14 +928,17 @@ def _frac(hits_n: list[int]) -> str:
 
 def summarise_noise(results: dict[str, Any], noise: dict[str, Any]) -> list[str]:
     """The per-case table and per-split lines of `label_seeds`' results and their `label_noise`."""
-    lines = [f"{'case':<28} {'split':<12} {'official':<19} {'majority':<19} stable  r range (torch) | aegrad r by seed (its run's findings)"]
+    lines = [f"{'case':<28} {'split':<12} {'official':<19} {'majority':<19} stable  r range (torch) | "
+             f"aegrad r by seed (its run's findings)"]
     for name, c in results.items():
         if name == "_summary":
             continue
         p = noise["cases"][name]
         lines.append(f"{name:<28} {c['split']:<12} {c['official']:<19} {p['majority']:<19} "
-                     f"{'yes' if p['stable'] else 'class' if p['stable_class'] else 'NO':<7} {_r3(p['r_min'])}-{_r3(p['r_max'])}"
-                     + (" | " + " ".join(f"{_r3(x)} ({','.join(k) or '—'})" for x, k in zip(c["aegrad_r"], c["aegrad_kinds"]))
+                     f"{'yes' if p['stable'] else 'class' if p['stable_class'] else 'NO':<7} "
+                     f"{_r3(p['r_min'])}-{_r3(p['r_max'])}"
+                     + (" | " + " ".join(f"{_r3(x)} ({','.join(k) or '—'})"
+                                         for x, k in zip(c["aegrad_r"], c["aegrad_kinds"]))
                         if "aegrad_r" in c else ""))
         if any(lab != c["labels"][0] for lab in c["labels"]):
             lines.append(f"{'':<28} labels by seed: {', '.join(c['labels'])}")
@@ -931,7 +947,8 @@ def summarise_noise(results: dict[str, Any], noise: dict[str, Any]) -> list[str]
                          f"torch per batch {_row(sil['torch_batch'])} | aegrad monitor {_row(sil['aegrad_monitor'])} | "
                          f"aegrad test split {_row(sil['aegrad_test'])}")
     for part, sp in noise["splits"].items():
-        lines.append(f"{part}: {sp['cases']} cases, {sp['label_flips']} labels flip ({sp['class_flips']} change class) | "
+        lines.append(f"{part}: {sp['cases']} cases, {sp['label_flips']} labels flip "
+                     f"({sp['class_flips']} change class) | "
                      "recall " + ", ".join(f"{k} {_frac(sp[k]['recall'])}" for k in ("official", "stable", "majority"))
                      + " | false alarms " + ", ".join(f"{k} {_frac(sp[k]['false_alarms'])}"
                                                     for k in ("official", "stable", "majority")))
@@ -954,7 +971,8 @@ def recorded_first_remedy(c: dict[str, Any]) -> dict[str, Any] | None:
     return c["winner_patch"] if best == c["winner"] and same_architecture(c["winner_patch"]) else None
 
 
-def relabel(official: dict[str, Any], corrected: dict[str, Any], root: Path, save, only: set[str] | None = None) -> None:
+def relabel(official: dict[str, Any], corrected: dict[str, Any], root: Path, save,
+            only: set[str] | None = None) -> None:
     """Label every published case with the rule's measurement (init="rule") beside its official label; aegrad's
     findings and the doctor's verdict are the official run's. A case that turns from healthy (or ambiguous) to
     failing gets the full runs the official evaluation made only for failing cases: its first remedy's and its
@@ -982,7 +1000,8 @@ def relabel(official: dict[str, Any], corrected: dict[str, Any], root: Path, sav
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.doctor_corpus", description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated case names")
-    p.add_argument("--budget", type=float, default=30.0, help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
+    p.add_argument("--budget", type=float, default=30.0,
+                   help="doctor budget per case, seconds (default 30; a changed budget reruns the doctor only)")
     p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default: the doctor's own)")
     p.add_argument("--corpus", choices=CORPORA, default="published", help="the 49 published cases (tuning, held-out, "
                    "new held-out), or a later held-out set (fresh, round3 ... round8) (default --out "
@@ -1035,8 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
             seeds_out.parent.mkdir(parents=True, exist_ok=True)
             seeds_out.write_text(json.dumps(res, indent=1, default=str))
 
-        label_seeds([int(x) for x in args.label_seeds.split(",")], official, only, Path(args.work) / "seeds", noise, save,
-                    init)
+        label_seeds([int(x) for x in args.label_seeds.split(",")], official, only, Path(args.work) / "seeds", noise,
+                    save, init)
         summary = label_noise({n: c for n, c in noise.items() if n != "_summary"})
         lines = summarise_noise(noise, summary)
         save({**noise, "_summary": summary})

@@ -64,7 +64,8 @@ def main() -> int:
     on = np.median([res["rt1_monitor_on"]["samples_per_s"], res["rt1_monitor_on_2"]["samples_per_s"]])
     off = np.median([res["rt1_monitor_off"]["samples_per_s"], res["rt1_monitor_off_2"]["samples_per_s"]])
     res["rt1_monitor_overhead_pct"] = 100 * (off / on - 1)
-    text = json.dumps(res, indent=2, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v))
+    text = json.dumps(res, indent=2,
+                      default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v))
     print(text)
     if args.out:
         (out / "gpu_check.json").write_text(text)

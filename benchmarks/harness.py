@@ -308,7 +308,8 @@ def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> 
             # The ceiling is measured again right before each run: on a shared machine it moves by
             # a third within minutes, and a fraction over a ceiling taken elsewhere can exceed 100%.
             here = run_ceiling(s, workdir, log, f"ceiling-{label}") or ceiling
-            out = run_worker(sys.executable, {"kind": "contestant", "name": AEGRAD, "task": task.to_json()}, workdir, label)
+            out = run_worker(sys.executable, {"kind": "contestant", "name": AEGRAD, "task": task.to_json()},
+                             workdir, label)
             if not out["ok"]:
                 log(f"[scaling] {label}: FAILED {out['error']}")
             else:
@@ -342,7 +343,8 @@ def run_scaling(s: Settings, ceiling: float | None, workdir: Path, log: Log) -> 
 
     by_batch = [point(key, v, task) for key, v, task in points if key == "batch_size"]
     by_depth = [{**point(key, v, task), "width": s.scaling_width} for key, v, task in points if key == "depth"]
-    return {"steps": s.scaling_steps, "repeats": s.side_repeats, "monitor": True, "batch_size": by_batch, "depth": by_depth}
+    return {"steps": s.scaling_steps, "repeats": s.side_repeats, "monitor": True, "batch_size": by_batch,
+            "depth": by_depth}
 
 
 # ------------------------------------------------------------------ assembly
@@ -459,7 +461,8 @@ def run_all(s: Settings, log: Log) -> dict[str, Any]:
         # The same product through oneDNN, which the dense step uses for its large products and which
         # is faster than torch.mm (MKL) on some CPUs: aegrad's FLOP/s over it, for a stricter reading.
         "matmul_onednn_gflops": onednn_ceiling,
-        "ceiling_fraction_onednn": aegrad_gflops / onednn_ceiling if aegrad_gflops is not None and onednn_ceiling else None,
+        "ceiling_fraction_onednn": (aegrad_gflops / onednn_ceiling if aegrad_gflops is not None and onednn_ceiling
+                                    else None),
         # aegrad with train.precision=bf16 over the same fp32 ceiling: a reading for the precision decision,
         # not a target (bf16 products are not what the fp32 ceiling measures)
         "aegrad_bf16_gflops": bf16_gflops,

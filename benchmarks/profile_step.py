@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     steps = summary["steps"]
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
-    print(f"RT1, {args.limit} samples, {steps} steps, {'autograd' if args.autograd else 'dense'} step, torch {torch.__version__}")
-    print(f"profiled: {total / 1e3:,.1f} ms of self CPU time; {summary['samples_per_s']:,.0f} samples/s under the profiler")
+    print(f"RT1, {args.limit} samples, {steps} steps, {'autograd' if args.autograd else 'dense'} step, "
+          f"torch {torch.__version__}")
+    print(f"profiled: {total / 1e3:,.1f} ms of self CPU time; "
+          f"{summary['samples_per_s']:,.0f} samples/s under the profiler")
     print()
     print("| operator | calls | self CPU ms | share | ms per step |")
     print("|---|---:|---:|---:|---:|")

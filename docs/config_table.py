@@ -32,18 +32,28 @@ def _default(value: object) -> str:
 
 
 def _comment(cls: type[BaseModel], name: str) -> str:
-    """The comment on `name`'s line in `cls`'s own source (field names repeat across sections)."""
-    line = next(ln for ln in inspect.getsource(cls).splitlines() if ln.strip().startswith(f"{name}:"))
-    return line.split("#", 1)[1].strip() if "#" in line else ""
+    """The comment on `name`'s line in `cls`'s own source (field names repeat across sections), with the
+    comment lines that continue it below."""
+    lines = inspect.getsource(cls).splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.strip().startswith(f"{name}:"))
+    parts = [lines[i].split("#", 1)[1].strip()] if "#" in lines[i] else []
+    for ln in lines[i + 1:]:
+        if not ln.strip().startswith("#"):
+            break
+        parts.append(ln.strip().removeprefix("#").strip())
+    return " ".join(parts)
 
 
 def _choices(annotation: object) -> tuple[str, ...]:
     if typing.get_origin(annotation) is not typing.Literal:
-        annotation = next((a for a in typing.get_args(annotation) if typing.get_origin(a) is typing.Literal), annotation)
+        literals = (a for a in typing.get_args(annotation) if typing.get_origin(a) is typing.Literal)
+        annotation = next(literals, annotation)
     return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
 
 
-def config_rows(prefix: str = "", cls: type[BaseModel] | None = None) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
+def config_rows(
+    prefix: str = "", cls: type[BaseModel] | None = None
+) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
     """(dotted key, default as the table prints it, comment, choices) for every key, sub-sections expanded."""
     sections = SECTIONS.items() if cls is None else ((prefix, cls),)
     for section, model in sections:

@@ -1,4 +1,4 @@
-"""The bad-input corpus (issue 19): every case exits 2 with one line on stderr, no traceback, nothing changed on disk.
+"""The bad-input corpus: every case exits 2 with one line on stderr, no traceback, nothing changed on disk.
 
 Cases run in-process through ``aegrad.cli.main`` (a subprocess costs ~2 s of imports each). Each case gets a
 fresh folder; the folder's every file (name, bytes, mode) is compared before and after the command.
@@ -234,7 +234,8 @@ def test_bad_data_files(capsys, tmp_path, case):
     refuse(capsys, argv, tmp_path)
 
 
-@pytest.mark.parametrize("case", ["missing_file", "folder_as_csv", "images_empty", "images_not_images", "missing_folder"])
+@pytest.mark.parametrize("case", ["missing_file", "folder_as_csv", "images_empty", "images_not_images",
+                                  "missing_folder"])
 def test_bad_data_paths(capsys, tmp_path, case):
     (tmp_path / "imgs").mkdir()
     if case == "images_not_images":

@@ -1,4 +1,4 @@
-"""Reliability (issue 19): exit statuses, one writer per run folder, a killed run resumes and says it is incomplete,
+"""Reliability: exit statuses, one writer per run folder, a killed run resumes and says it is incomplete,
 nothing half-written, YAML with limits, and a small hypothesis fuzz of the config loader and the data readers."""
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from aegrad.errors import UserError
 DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv", "images", "text", "skimage"]
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu"]
 Init = Literal[
-    "default", "xavier_uniform", "glorot_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "lecun"
+    "default", "xavier_uniform", "glorot_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal",
+    "lecun",
 ]
 Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
 Schedule = Literal["constant", "step", "exponential", "cosine", "warmup_cosine", "plateau"]
@@ -36,18 +37,25 @@ class _Strict(BaseModel):
 
 # ---- text (data.source=text, data/text/): lines as token ids under a vocabulary fitted on the training split
 class TextConfig(_Strict):
-    corpus: Literal["file", "fortunes", "wamerican"] = "file"  # file: data.path (a UTF-8 file, or a folder of them), a sample per line; fortunes / wamerican: the Debian packages' files
-    categories: list[str] | None = None  # fortunes: category files to read, their order giving labels 0, 1, ... (None: every category)
-    errors: Literal["strict", "replace", "skip"] = "strict"  # invalid UTF-8 in a file: strict stops naming the line; replace writes U+FFFD; skip drops the line (both counted, logged)
-    vocab_size: int = Field(128, ge=8)  # symbols, 4 specials included (<pad>=0, <bos>, <eos>, <unk>); the training split's most frequent characters fill the rest, others map to <unk>
-    long_lines: Literal["drop", "truncate"] = "drop"  # lines longer than data.max_len characters: left out (counted, logged) or cut
-    tokenizer: Literal["char", "bpe"] = "char"  # char: one id per character; bpe: byte-level BPE (Hugging Face tokenizers), merges learned on the training split, data.max_len counts tokens, vocab_size >= 260
+    corpus: Literal["file", "fortunes", "wamerican"] = "file"  # file: data.path (a UTF-8 file, or a folder of them), a
+    # sample per line; fortunes / wamerican: the Debian packages' files
+    categories: list[str] | None = None  # fortunes: category files to read, their order giving labels 0, 1, ... (None:
+    # every category)
+    errors: Literal["strict", "replace", "skip"] = "strict"  # invalid UTF-8 in a file: strict stops naming the line;
+    # replace writes U+FFFD; skip drops the line (both counted, logged)
+    vocab_size: int = Field(128, ge=8)  # symbols, 4 specials included (<pad>=0, <bos>, <eos>, <unk>); the training
+    # split's most frequent characters fill the rest, others map to <unk>
+    long_lines: Literal["drop", "truncate"] = "drop"  # lines longer than data.max_len characters: left out (counted,
+    # logged) or cut
+    tokenizer: Literal["char", "bpe"] = "char"  # char: one id per character; bpe: byte-level BPE (Hugging Face
+    # tokenizers), merges learned on the training split, data.max_len counts tokens, vocab_size >= 260
     min_len: int = Field(1, ge=1)  # lines shorter than this many characters are left out
 
 
 class DataConfig(_Strict):
     source: DataSource = "digits"  # where samples come from (a registered data source)
-    path: str | None = None  # file or folder for npy/csv/images/text; for IDX sets the only folder searched (and the download target)
+    path: str | None = None  # file or folder for npy/csv/images/text; for IDX sets the only folder searched (and the
+    # download target)
     labels_path: str | None = None  # optional .npy/.csv of integer labels beside `path` (npy/csv)
     label_column: int | None = None  # csv: index of a label column to split off (negative counts from the end)
     limit: int | None = Field(None, ge=1)  # at most this many training samples (seeded subset)
@@ -59,50 +67,71 @@ class DataConfig(_Strict):
     image_size: int = Field(28, ge=4)  # images: side length every image is resized to
     grayscale: bool = True  # images: convert to one channel (False: RGB)
     download: bool = True  # fashion-mnist/mnist: fetch from the official mirror when missing
-    max_len: int = Field(64, ge=4)  # text: characters per line (tokens per sample); longer lines per data.text.long_lines
-    binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled once; dynamic: test once, train re-sampled every batch (data/binarize.py)
-    text: TextConfig = Field(default_factory=TextConfig)  # data.source=text: corpus, vocabulary, invalid UTF-8 (data/text/)
+    max_len: int = Field(64, ge=4)  # text: characters per line (tokens per sample); longer lines per
+    # data.text.long_lines
+    binarize: Literal["none", "static", "dynamic"] = "none"  # VAE, Bernoulli likelihood: static: both splits sampled
+    # once; dynamic: test once, train re-sampled every batch (data/binarize.py)
+    text: TextConfig = Field(default_factory=TextConfig)  # data.source=text: corpus, vocabulary, invalid UTF-8
+    # (data/text/)
 
 
 # ---- codec (model.kind=codec, models/codec/): a learned image codec trained on D + lambda*R
 class CodecConfig(_Strict):
-    lmbda: float = Field(0.01, gt=0.0)  # rate-distortion trade-off: loss = lmbda*255^2*MSE + bpp (CompressAI's scale); larger = more bits, less distortion
+    lmbda: float = Field(0.01, gt=0.0)  # rate-distortion trade-off: loss = lmbda*255^2*MSE + bpp (CompressAI's scale);
+    # larger = more bits, less distortion
     channels: int = Field(32, ge=1)  # hidden channels of the analysis/synthesis transforms (cost grows with its square)
     latent_channels: int = Field(16, ge=1)  # channels of the quantised latent, each with its own entropy model
     stages: int = Field(2, ge=1)  # stride-2 conv stages: the latent is 2^stages times smaller per side
     kernel_size: int = Field(5, ge=1)  # conv kernel side in both transforms
     gdn: bool = True  # GDN / inverse GDN between stages (Balle et al. 2016); false: leaky_relu
-    prior_filters: list[int] = Field(default_factory=lambda: [3, 3, 3])  # hidden widths of the per-channel factorised density (Balle et al. 2018, appendix 6.1)
-    prior: Literal["channel", "position", "hyper"] = "channel"  # one density per latent channel (any image size), or per channel and latent position (fixed-size images, e.g. centred Fashion-MNIST), or hyper: a Gaussian per element whose scale a coded side latent predicts (Balle et al. 2018)
-    hyper_channels: int = Field(32, ge=1)  # prior=hyper: hidden and side-latent channels of the hyper transforms h_a, h_s
-    hyper_stages: int = Field(2, ge=1)  # prior=hyper: stride-2 stages of h_a; the side latent is 2^hyper_stages smaller per side than y
+    prior_filters: list[int] = Field(default_factory=lambda: [3, 3, 3])  # hidden widths of the per-channel factorised
+    # density (Balle et al. 2018, appendix 6.1)
+    prior: Literal["channel", "position", "hyper"] = "channel"  # one density per latent channel (any image size), or
+    # per channel and latent position (fixed-size images, e.g. centred Fashion-MNIST), or hyper: a Gaussian per element
+    # whose scale a coded side latent predicts (Balle et al. 2018)
+    hyper_channels: int = Field(32, ge=1)  # prior=hyper: hidden and side-latent channels of the hyper transforms h_a,
+    # h_s
+    hyper_stages: int = Field(2, ge=1)  # prior=hyper: stride-2 stages of h_a; the side latent is 2^hyper_stages smaller
+    # per side than y
 
 
 # ---- variational autoencoder (model.variational: true, models/variational/)
 class VAEConfig(_Strict):
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs data.binarize), or gaussian with fixed std `sigma`
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"  # decoder p(x|z): bernoulli on binary pixels (needs
+    # data.binarize), or gaussian with fixed std `sigma`
     sigma: float = Field(0.1, gt=0.0)  # gaussian: the decoder's fixed std, in model units
     beta: float = Field(1.0, ge=0.0)  # weight of the KL term (beta-VAE, Higgins et al. 2017); 1 gives the ELBO
-    kl_warmup_steps: int = Field(0, ge=0)  # KL weight ramps linearly from 0 to beta over this many optimizer steps (Bowman et al. 2016)
+    kl_warmup_steps: int = Field(0, ge=0)  # KL weight ramps linearly from 0 to beta over this many optimizer steps
+    # (Bowman et al. 2016)
     free_bits: float = Field(0.0, ge=0.0)  # nats per latent dimension the KL may use unpenalised (Kingma et al. 2016)
-    decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror the encoder); narrower = weaker decoder
+    decoder_widths: list[int] | None = None  # mlp: the decoder's hidden widths, listed like model.widths (None: mirror
+    # the encoder); narrower = weaker decoder
 
 
 # ---- sequence autoencoder (model.kind=seq, models/seq/): recurrent encoder -> latent -> autoregressive decoder
 class SeqConfig(_Strict):
-    cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and causal decoder fed z (models/seq/transformer.py)
-    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder, the model width for the transformer (cost grows with its square per character)
+    cell: Literal["gru", "lstm", "rnn", "transformer"] = "gru"  # recurrent cell of encoder and decoder; rnn: the plain
+    # tanh (Elman) cell, whose gradients vanish through time; transformer: self-attention encoder (pooled to z) and
+    # causal decoder fed z (models/seq/transformer.py)
+    hidden: int = Field(256, ge=1)  # hidden state size of encoder and decoder, the model width for the transformer
+    # (cost grows with its square per character)
     embed: int = Field(64, ge=1)  # size of a symbol's embedding
-    vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size (filled in when the config is validated)
-    layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier gradients through time
-    word_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # training: share of the decoder's input characters replaced by <unk>, so it must read z (Bowman et al. 2016)
+    vocab_size: int | None = Field(None, ge=8)  # symbols the model reads and predicts; None: data.text.vocab_size
+    # (filled in when the config is validated)
+    layer_norm: bool = False  # layer norm on the cell's input and recurrent pre-activations (Ba et al. 2016): steadier
+    # gradients through time
+    word_dropout: float = Field(0.0, ge=0.0, lt=1.0)  # training: share of the decoder's input characters replaced by
+    # <unk>, so it must read z (Bowman et al. 2016)
     layers: int = Field(2, ge=1)  # transformer: blocks in the encoder and in the decoder
     heads: int = Field(4, ge=1)  # transformer: attention heads per block (model.seq.hidden must be divisible by it)
-    reverse_input: bool = False  # the encoder reads each line last character first (Sutskever et al. 2014): the start of the line, which the decoder writes first, is one step from z instead of len
+    reverse_input: bool = False  # the encoder reads each line last character first (Sutskever et al. 2014): the start
+    # of the line, which the decoder writes first, is one step from z instead of len
 
 
 class ModelConfig(_Strict):
-    kind: Literal["mlp", "conv", "codec", "seq", "unet"] = "mlp"  # mlp: dense layers on flattened input; conv: strided conv for images; codec: learned image codec (models/codec/); seq: recurrent sequence autoencoder for text (models/seq/); unet: conv stages with skip connections, no bottleneck (denoising, models/unet/)
+    kind: Literal["mlp", "conv", "codec", "seq", "unet"] = "mlp"  # mlp: dense layers on flattened input; conv: strided
+    # conv for images; codec: learned image codec (models/codec/); seq: recurrent sequence autoencoder for text
+    # (models/seq/); unet: conv stages with skip connections, no bottleneck (denoising, models/unet/)
     widths: list[int] = Field(default_factory=lambda: [512, 256])  # encoder hidden widths; decoder mirrors them
     depth: int | None = Field(None, ge=1)  # if set, replaces widths with `depth` hidden layers of `width`
     width: int = Field(256, ge=1)  # hidden width used with `depth`
@@ -111,18 +140,22 @@ class ModelConfig(_Strict):
     negative_slope: float = Field(0.01, ge=0.0)  # leaky_relu slope (and prelu's initial slope)
     init: Init = "kaiming_uniform"  # weight initialisation; kaiming/xavier gains match `activation`
     init_gain: float = Field(1.0, gt=0.0)  # multiplies every initial weight (>1 builds an exploding net)
-    bias_init: float | None = None  # constant for every hidden bias (None: zero, or PyTorch's for init=default; no bias with norm=batch)
+    bias_init: float | None = None  # constant for every hidden bias (None: zero, or PyTorch's for init=default; no bias
+    # with norm=batch)
     norm: Literal["none", "batch", "layer"] = "none"  # normalisation after each hidden linear/conv
     residual: bool = False  # identity skip around each hidden block whose input and output shapes match
     output: Literal["sigmoid", "identity"] = "sigmoid"  # activation on the reconstruction
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
     kernel_size: int = Field(3, ge=1)  # conv: kernel side
-    predict_noise: bool = False  # unet: x_hat = x - predicted noise (residual learning, DnCNN, Zhang et al. 2017); needs output: identity
+    predict_noise: bool = False  # unet: x_hat = x - predicted noise (residual learning, DnCNN, Zhang et al. 2017);
+    # needs output: identity
     codec: CodecConfig = Field(default_factory=CodecConfig)  # model.kind=codec: transforms, entropy model and lambda
-    variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma & Welling 2014)
+    variational: bool = False  # mlp/conv: a VAE, Gaussian encoder q(z|x) (mean, log-variance) and prior N(0, I) (Kingma
+    # & Welling 2014)
     vae: VAEConfig = Field(default_factory=VAEConfig)  # model.variational: likelihood, beta, KL warm-up, free bits
-    seq: SeqConfig = Field(default_factory=SeqConfig)  # model.kind=seq: cell, hidden size, embedding, vocabulary (models/seq/)
+    seq: SeqConfig = Field(default_factory=SeqConfig)  # model.kind=seq: cell, hidden size, embedding, vocabulary
+    # (models/seq/)
 
     def hidden_widths(self) -> list[int]:
         """The encoder's hidden widths after `depth` is taken into account."""
@@ -152,11 +185,14 @@ class TrainConfig(_Strict):
     drop_last: bool = False  # skip the epoch's last micro-batch when it is short
     l1: float = Field(0.0, ge=0.0)  # L1 penalty on weights (biases and norm parameters excluded)
     l2: float = Field(0.0, ge=0.0)  # L2 penalty on weights, 0.5*l2*||w||^2 (biases and norm excluded)
-    weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd = adamw), distinct from l2
-    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised (aegrad/objectives, or the family's own folder); auto: the model family's own (mse for plain autoencoders)
+    weight_decay: float = Field(0.0, ge=0.0)  # decoupled weight decay w -= lr*wd*w for every optimizer (adam + wd =
+    # adamw), distinct from l2
+    objective: Literal["auto", "mse", "bce", "rate_distortion", "elbo", "masked_ce"] = "auto"  # what is minimised
+    # (aegrad/objectives, or the family's own folder); auto: the model family's own (mse for plain autoencoders)
     latent_l1: float = Field(0.0, ge=0.0)  # L1 activity penalty on the code z (sparse autoencoder)
     noise: Literal["none", "gaussian", "masking", "salt_pepper"] = "none"  # input corruption (denoising autoencoder)
-    noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed; salt_pepper: fraction set to 0 or 1
+    noise_level: float = Field(0.1, ge=0.0)  # gaussian: std; masking: fraction of inputs zeroed; salt_pepper: fraction
+    # set to 0 or 1
     pretrain: Literal["none", "layerwise"] = "none"  # greedy layer-wise pretraining before fine-tuning
     pretrain_epochs: int = Field(1, ge=1)  # epochs per layer-wise stage
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: bf16 products, float32 weights and Adam (autocast / dense step)
@@ -165,7 +201,8 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1)  # torch intra-op threads (None: one for tiny steps, else PyTorch's default)
     log_every: int = Field(50, ge=1)  # optimizer steps between step records in metrics.jsonl
     checkpoint_every: int | None = Field(None, ge=1)  # also checkpoint every N optimizer steps
-    checkpoint_interval_s: float = Field(1.0, ge=0.0)  # epoch-end checkpoints at most this often (the last epoch's always); 0: every epoch
+    checkpoint_interval_s: float = Field(1.0, ge=0.0)  # epoch-end checkpoints at most this often (the last epoch's
+    # always); 0: every epoch
     patience: int | None = Field(None, ge=1)  # early stopping: epochs without test-loss improvement
     nan_patience: int = Field(3, ge=1)  # consecutive non-finite steps before rolling back
     max_rollbacks: int = Field(3, ge=0)  # rollbacks (each halving lr) before the run stops
@@ -193,17 +230,21 @@ class Config(_Strict):
         # ---- text (models/seq/): the model's vocabulary is the data's unless set
         if self.model.kind == "seq" and self.model.seq.vocab_size is None:
             self.model.seq.vocab_size = self.data.text.vocab_size
-        if self.model.kind == "seq" and self.data.source == "text" and self.model.seq.vocab_size != self.data.text.vocab_size:
+        seq_text = self.model.kind == "seq" and self.data.source == "text"
+        if seq_text and self.model.seq.vocab_size != self.data.text.vocab_size:
             raise ValueError("model.seq.vocab_size must equal data.text.vocab_size (or be left unset)")
         if (self.data.source == "text") != (self.model.kind == "seq"):
             raise ValueError("data.source=text gives token ids that only model.kind=seq reads (set both, or neither)")
         if self.model.kind == "seq" and (self.train.pretrain != "none" or self.train.noise != "none"):
-            raise ValueError("model.kind=seq takes neither train.pretrain (it has no dense stages) nor train.noise (ids are not values)")
+            raise ValueError("model.kind=seq takes neither train.pretrain (it has no dense stages) "
+                             "nor train.noise (ids are not values)")
         if self.model.kind == "unet" and self.train.pretrain != "none":
-            raise ValueError("model.kind=unet takes no train.pretrain: its decoder stages read the encoder's skip features, so no stage pair trains alone")
+            raise ValueError("model.kind=unet takes no train.pretrain: its decoder stages read the encoder's skip "
+                             "features, so no stage pair trains alone")
         if self.train.noise in ("masking", "salt_pepper") and self.train.noise_level > 1:
             raise ValueError(
-                f"train.noise_level is the fraction of inputs hit for noise={self.train.noise}: 0..1, got {self.train.noise_level}"
+                f"train.noise_level is the fraction of inputs hit for noise={self.train.noise}: 0..1, "
+                f"got {self.train.noise_level}"
             )
         if (self.data.labels_path is not None or self.data.label_column is not None) and self.data.source not in (
             "npy",
@@ -214,7 +255,8 @@ class Config(_Strict):
             raise ValueError("model.channels must list at least one stage for model.kind=conv")
         if self.model.depth is None and not self.model.widths:
             raise ValueError("model.widths must list at least one width (or set model.depth)")
-        # ---- targets the output can reach: z-scores lie outside a sigmoid's (0, 1) (measured: 0.87x trivial, "healthy")
+        # ---- targets the output can reach: z-scores lie outside a sigmoid's (0, 1)
+        # (measured: 0.87x trivial, "healthy")
         if self.data.normalize == "zscore" and self.model.output == "sigmoid":
             raise ValueError(
                 "data.normalize=zscore gives targets outside model.output=sigmoid's (0, 1) range, so they cannot "

@@ -80,7 +80,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete record of a JSON-lines file (a torn last line from a kill, or a line that is no object, is skipped)."""
+    """Every complete record of a JSON-lines file (a torn last line from a kill, or a line that is no object,
+    is skipped)."""
     p = Path(path)
     if not p.exists():
         return []

@@ -124,7 +124,8 @@ def test_bad_input_gives_sklearn_value_errors():
 
 def test_cli_breast_cancer(capsys, tmp_path):
     out = tmp_path / "bc.json"
-    code = main(["anomaly", "--data", "breast-cancer", "--epochs", "30", "--baselines", "isolation_forest,pca_reconstruction", "--out", str(out)])
+    code = main(["anomaly", "--data", "breast-cancer", "--epochs", "30", "--baselines",
+                 "isolation_forest,pca_reconstruction", "--out", str(out)])
     assert code == 0
     text = capsys.readouterr().out
     assert "aegrad" in text and "isolation_forest" in text
@@ -178,7 +179,8 @@ def test_pyod_baseline_listed_only_when_importable():
 
 
 def test_cli_images_leave_one_class_out(capsys):
-    args = ["anomaly", "--data", "digits", "--classes", "0,1", "--epochs", "5", "--baselines", "pca_reconstruction", "--json"]
+    args = ["anomaly", "--data", "digits", "--classes", "0,1", "--epochs", "5", "--baselines", "pca_reconstruction",
+            "--json"]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["protocol"] == "leave-one-class-out" and set(res["detectors"]) == {"aegrad", "pca_reconstruction"}
@@ -199,7 +201,8 @@ def test_bench_tables_render_from_results():
     per = {0: {"auroc": 0.9, "auprc": 0.5}, 1: {"auroc": 0.7, "auprc": 0.3}}
     det = {"per_class": per, "mean_auroc": 0.8, "mean_auprc": 0.4, "wall_s": 1.0}
     res = {
-        "images": {"source": "digits", "train_rows": 10, "test_rows": 5, "detectors": {"aegrad": det, "pca_reconstruction": det}},
+        "images": {"source": "digits", "train_rows": 10, "test_rows": 5,
+                   "detectors": {"aegrad": det, "pca_reconstruction": det}},
         "table": {"train_normal_rows": 3, "test_rows": 4, "test_anomalies": 1, "detectors": {"aegrad": per[0]}},
         "pyod": False,
         "target": {"what": "x", "value": 0.8, "best_baseline": "pca_reconstruction", "met": True},

@@ -54,7 +54,8 @@ else:
 
 
 def _run(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -103,7 +104,8 @@ def test_a_version_1_file_is_refused_with_one_line():
 
 
 def test_scales_on_the_table_boundaries_get_the_float64_index():
-    """h_s outputs placed on the 62 boundaries above SCALE_MIN (float32 rounding puts them either side): the float64 answer wins.
+    """h_s outputs placed on the 62 boundaries above SCALE_MIN (float32 rounding puts them either side):
+    the float64 answer wins.
 
     Here float32 scales pick another table for about a third of them (measured: 20 of 62);
     an encoder and a decoder that disagreed by one float32 rounding would pick differently too.
@@ -134,6 +136,7 @@ def test_a_vanishing_scale_gets_the_second_table_not_the_first():
         hyper.h_s[-1].bias.copy_(torch.tensor([-200.0, -30.0, -1.0, 0.0]))
     got = hyper.table_indexes(torch.zeros(1, 4, 1, 1), (1, 1)).flatten().tolist()
     # by hand: the smallest table scale >= 0.11 + softplus(h), softplus(h) = log1p(exp(h)) in exact terms
-    expect = [int(np.searchsorted(scale_table(), 0.11 + np.log1p(np.exp(h)), side="left")) for h in (-200.0, -30.0, -1.0, 0.0)]
+    expect = [int(np.searchsorted(scale_table(), 0.11 + np.log1p(np.exp(h)), side="left"))
+              for h in (-200.0, -30.0, -1.0, 0.0)]
     expect[:2] = [1, 1]  # log1p(exp(-200)) is 0 in float64; exactly it is > 0, so table 1
     assert got == expect and expect[2] > 1

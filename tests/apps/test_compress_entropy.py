@@ -57,7 +57,8 @@ def test_table_bits_match_the_prior_likelihoods():
     t = build_tables(prior)
     torch.manual_seed(2)
     y = torch.randint(-3, 4, (2, 3, 4, 4)).float()
-    y = torch.maximum(torch.minimum(y, torch.as_tensor(t.hi).view(1, -1, 1, 1).float()), torch.as_tensor(t.lo).view(1, -1, 1, 1).float())
+    y = torch.maximum(torch.minimum(y, torch.as_tensor(t.hi).view(1, -1, 1, 1).float()),
+                      torch.as_tensor(t.lo).view(1, -1, 1, 1).float())
     bits_model = -torch.log2(prior(y).detach().double()).sum(dim=(0, 2, 3)).numpy()
     bits_table = table_bits(t, y.numpy().astype(np.int64))
     np.testing.assert_allclose(bits_table, bits_model, rtol=2e-3, atol=0.05)

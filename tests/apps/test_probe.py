@@ -45,7 +45,8 @@ def test_transform_shapes_and_inverse_beats_the_mean(digits):
 
 def test_pipeline_and_grid_search_round_trip(digits):
     x, y, x_test, y_test = digits
-    pipe = Pipeline([("ae", AutoencoderTransformer(epochs=30, normalize="minmax")), ("clf", LogisticRegression(max_iter=500))])
+    pipe = Pipeline([("ae", AutoencoderTransformer(epochs=30, normalize="minmax")),
+                     ("clf", LogisticRegression(max_iter=500))])
     search = GridSearchCV(pipe, {"ae__latent": [4, 16]}, cv=2).fit(x, y)
     assert search.best_params_["ae__latent"] in (4, 16)
     assert search.best_estimator_.named_steps["ae"].latent == search.best_params_["ae__latent"]

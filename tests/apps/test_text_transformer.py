@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from aegrad.models.seq.model import build_seq, reverse_lines
+from aegrad.models.seq import build_seq
+from aegrad.models.seq.model import reverse_lines
 from aegrad.models.seq.objective import masked_ce
 from aegrad.models.seq.transformer import TransformerSeqAutoencoder
 from aegrad.data.text.vocab import BOS, PAD, Vocabulary
@@ -86,7 +87,8 @@ def test_transformer_learns_to_reconstruct_a_few_lines():
 def test_heads_must_divide_the_width():
     with pytest.raises(UserError, match="divisible"):
         build_seq(
-            ModelConfig(kind="seq", latent=4, seq=SeqConfig(cell="transformer", hidden=10, heads=4, vocab_size=40)), (8,))
+            ModelConfig(kind="seq", latent=4, seq=SeqConfig(cell="transformer", hidden=10, heads=4, vocab_size=40)),
+            (8,))
 
 
 def test_reverse_lines_keeps_padding_in_place():

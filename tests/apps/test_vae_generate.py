@@ -1,4 +1,5 @@
-"""`aegrad sample`, `aegrad interpolate` and `aegrad nll` on a small trained VAE: files, shapes, ranges, seeds, errors."""
+"""`aegrad sample`, `aegrad interpolate` and `aegrad nll` on a small trained VAE: files, shapes, ranges, seeds,
+errors."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def test_generation_artifacts_callback_writes_what_the_commands_write(tmp_path):
     from aegrad.models.variational.artifacts import GenerationArtifacts
 
     out = tmp_path / "run"
-    aegrad.train(aegrad.load_config(overrides=OVERRIDES), out=out, report=False, callbacks=[GenerationArtifacts(out, n=9)])
+    aegrad.train(aegrad.load_config(overrides=OVERRIDES), out=out, report=False,
+                 callbacks=[GenerationArtifacts(out, n=9)])
     made = {p.name for p in out.iterdir()}
     assert {"samples.png", "samples.npz", "interpolation.png", "interpolation.npz"} <= made
     grid = np.load(out / "samples.npz")["images"]

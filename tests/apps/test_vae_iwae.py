@@ -54,7 +54,8 @@ def test_bounds_tighten_with_k_and_reach_the_exact_log_likelihood():
 
 def test_bounds_on_a_tiny_vae_tighten_and_k1_is_the_elbo():
     torch.manual_seed(0)
-    cfg = load_config(overrides={"model.variational": True, "data.binarize": "dynamic", "model.latent": 3, "model.widths": [16]})
+    cfg = load_config(overrides={"model.variational": True, "data.binarize": "dynamic", "model.latent": 3,
+                                 "model.widths": [16]})
     model = create_model(cfg.model, (1, 4, 4)).eval()
     x = torch.bernoulli(torch.full((40, 1, 4, 4), 0.3), generator=torch.Generator().manual_seed(0))
     b = iwae_bounds(model, x, (1, 4, 20, 100), seed=1)

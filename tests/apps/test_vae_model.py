@@ -39,7 +39,8 @@ def test_kl_matches_closed_form_and_torch_distributions():
 
 
 def test_reparameterised_gradient_matches_monte_carlo_score_estimate():
-    """d/dmu, d/dlogvar of E_q[f(z)] for f(z) = z^3: the pathwise gradient vs the score-function estimate and the exact value."""
+    """d/dmu, d/dlogvar of E_q[f(z)] for f(z) = z^3: the pathwise gradient vs the score-function estimate
+    and the exact value."""
     mu, logvar = torch.tensor([0.3], requires_grad=True), torch.tensor([-0.5], requires_grad=True)
     n = 400_000
     z = reparameterize(mu.expand(n), logvar.expand(n), torch.Generator().manual_seed(2))
@@ -133,7 +134,8 @@ def test_config_and_objective_choices():
     assert isinstance(create_objective(cfg, model), ELBO)  # auto: the family's own
     with pytest.raises(UserError, match="data.binarize"):
         create_objective(_vae_cfg(**{"data.binarize": "none"}), model)
-    assert isinstance(create_objective(_vae_cfg(**{"data.binarize": "none", "model.vae.likelihood": "gaussian"}), model), ELBO)
+    assert isinstance(
+        create_objective(_vae_cfg(**{"data.binarize": "none", "model.vae.likelihood": "gaussian"}), model), ELBO)
     with pytest.raises(UserError, match="model.variational=true"):
         create_objective(load_config(overrides={"train.objective": "elbo"}), model)
     with pytest.raises(UserError, match="train.noise"):

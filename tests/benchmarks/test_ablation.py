@@ -28,7 +28,8 @@ def test_seed_variants_are_the_shipped_command_with_one_change(tmp_path):
 
 def test_bad_sections_are_refused_with_one_line():
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ablation", "--sections", "step,nope"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "benchmarks.ablation", "--sections", "step,nope"], cwd=REPO, capture_output=True,
+        text=True
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0 and "valid are step, seed" in proc.stderr

@@ -176,7 +176,8 @@ def test_the_target_row_adds_the_onednn_reading_only_when_measured() -> None:
 
     assert _onednn_reading({"matmul_onednn_gflops": None, "ceiling_fraction_onednn": None}) == ""
     assert _onednn_reading({}) == ""
-    assert _onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5}) == " (of oneDNN's 210.0: 50%)"
+    assert (_onednn_reading({"matmul_onednn_gflops": 210.04, "ceiling_fraction_onednn": 0.5})
+            == " (of oneDNN's 210.0: 50%)")
 
 
 def test_a_missed_target_never_prints_as_its_goal() -> None:

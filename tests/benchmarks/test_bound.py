@@ -46,7 +46,8 @@ def test_fractions_are_per_round_ratios_to_the_ceiling():
     rows = summarize(times, flops, n, batch)
     # rates: ceiling 2.0, 1.0, 2.0 GFLOP/s; lean 1.0, 1.0, 0.5 -> fractions 0.5, 1.0, 0.25
     assert rows["lean_step"]["fraction"] == pytest.approx(0.5)
-    assert rows["lean_step"]["fraction_quartiles"] == pytest.approx(statistics.quantiles([0.5, 1.0, 0.25], n=4, method="inclusive")[::2])
+    assert rows["lean_step"]["fraction_quartiles"] == pytest.approx(
+        statistics.quantiles([0.5, 1.0, 0.25], n=4, method="inclusive")[::2])
     assert rows["lean_step"]["gflops"] == pytest.approx(1.0)
     assert rows["lean_step"]["samples_per_s"] == pytest.approx(128 / 0.004)
     assert rows["lean_step"]["ms"] == pytest.approx({"median": 4.0, "min": 4.0, "max": 8.0})
@@ -56,7 +57,8 @@ def test_fractions_are_per_round_ratios_to_the_ceiling():
 
 def test_render_names_every_row_with_its_fraction():
     rows = summarize({"ceiling": [0.001, 0.001], "products": [0.002, 0.004]}, 2.0e6, 100, 128)
-    res = {"settings": {"rounds": 2, "block": 3, "n": 100, "batch": 128, "threads": 2, "data": "d", "step_gflop": 0.001},
+    res = {"settings": {"rounds": 2, "block": 3, "n": 100, "batch": 128, "threads": 2, "data": "d",
+                        "step_gflop": 0.001},
            "machine": "m", "rows": rows, "errors": ["compiled_step: boom"]}
     text = render(res)
     assert "| products | " + ROWS["products"][0] in text

@@ -1,5 +1,5 @@
 """benchmarks.compare_trees: one tree against itself trains bit-identically across processes; the tree before the
-refactor (issue 24) and this one give the same results; bad input is one line; the masking masks timings only."""
+house refactor and this one give the same results; bad input is one line; the masking masks timings only."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from benchmarks.compare_trees import first_difference, main, mask_timings, norma
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = str(REPO / "src")
-OLD_COMMIT = "5d586f4"  # the last commit before the refactor (issue 24)
+OLD_COMMIT = "5d586f4"  # the last commit before the house refactor (one home per family)
 WAMERICAN = Path("/usr/share/dict/american-english")
 
 

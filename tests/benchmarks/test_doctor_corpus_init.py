@@ -55,10 +55,12 @@ def test_legacy_measurement_is_the_published_one():
     torch_std, aegrad_std, _, _ = _stds(name, base, over, "legacy")
     ratios = [a / b for a, b in zip(torch_std, aegrad_std)]
     assert ratios == pytest.approx([1, 1, math.sqrt(2), 1, 1, math.sqrt(2)], rel=0.02)
-    # digits-saturation-raw (kaiming, sigmoid): legacy gives every hidden Linear ReLU's gain (sqrt 2), not sigmoid's (1);
+    # digits-saturation-raw (kaiming, sigmoid): legacy gives every hidden Linear ReLU's gain (sqrt 2),
+    # not sigmoid's (1);
     # the published --head-gain check only fixed the latent and output Linears
     name, base, over = next(c for c in ALL_CASES if c[0] == "digits-saturation-raw")
-    for init, want in (("legacy", [math.sqrt(2)] * 6), ("legacy-head-gain", [math.sqrt(2)] * 2 + [1] + [math.sqrt(2)] * 2 + [1])):
+    for init, want in (("legacy", [math.sqrt(2)] * 6),
+                       ("legacy-head-gain", [math.sqrt(2)] * 2 + [1] + [math.sqrt(2)] * 2 + [1])):
         torch_std, aegrad_std, _, _ = _stds(name, base, over, init)
         assert [a / b for a, b in zip(torch_std, aegrad_std)] == pytest.approx(want, rel=0.02), init
     with pytest.raises(ValueError, match="init must be one of"):
@@ -84,7 +86,8 @@ def test_recorded_first_remedy_of_a_case_turned_failing():
             "winner_patch": {"train.lr": 3.0}, "probe_r": probes}
     assert recorded_first_remedy(case) == {"train.lr": 3.0}  # the best probe is the winner: its patch is recorded
     assert recorded_first_remedy({**case, "winner": "lr*10", "winner_patch": {"train.lr": 1.0}}) is None  # not recorded
-    assert recorded_first_remedy({**case, "winner_patch": {"model.activation": "tanh"}}) is None  # not same architecture
+    assert recorded_first_remedy(
+        {**case, "winner_patch": {"model.activation": "tanh"}}) is None  # not same architecture
     assert recorded_first_remedy({**case, "first_remedy": {"train.lr": 0.01}}) == {"train.lr": 0.01}  # a finding's own
     assert recorded_first_remedy({**case, "kinds": []}) is None
 
@@ -146,7 +149,8 @@ def test_pooled_scores_count_every_case_and_the_cases_that_can_fit():
                 "measure": {"nonfinite": False}}
 
     cs = [(case("stalled_loss", ["stalled_loss"], 0.3, 0.6), "a"), (case("dead_units", [], 0.7), "b"),
-          (case("stalled_loss", ["stalled_loss"], None), "c"), (case("healthy", ["dead_units"], None, winner=None), "d"),
+          (case("stalled_loss", ["stalled_loss"], None), "c"),
+          (case("healthy", ["dead_units"], None, winner=None), "d"),
           (case("healthy", [], None), "e")]
     line, fits = split_scores("all", cs, {"a": {"r": 0.2}, "b": {"r": 0.9}, "c": {"r": 0.4}})
     assert "3 failing, 2 healthy" in line and "recall 2/3 (67%)" in line and "false alarms 1/2 (50%)" in line

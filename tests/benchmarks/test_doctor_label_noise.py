@@ -64,7 +64,8 @@ def test_stable_cases_are_scored_by_their_seeds_labels():
     [
         (["healthy", "undertrained"], "undertrained", "undertrained"),  # a class tie goes to the official label
         (["healthy", "undertrained"], "healthy", "healthy"),
-        (["healthy", "stalled_loss", "vanishing_gradient"], "healthy", "stalled_loss"),  # failing wins 2-1, earliest kind
+        (["healthy", "stalled_loss", "vanishing_gradient"], "healthy", "stalled_loss"),  # failing wins 2-1,
+                                                                                         # earliest kind
         (["healthy", "vanishing_gradient", "stalled_loss", "stalled_loss"], "healthy", "stalled_loss"),
         (["ambiguous", "healthy", "ambiguous"], "healthy", "ambiguous"),
     ],

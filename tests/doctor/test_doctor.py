@@ -1,4 +1,4 @@
-"""The doctor (issue 18): ranking and verdict values, candidates, the cause-naming findings, budget,
+"""The doctor: ranking and verdict values, candidates, the cause-naming findings, budget,
 reproducible probes, and (slow) constructed failures whose winning patch makes the full run train."""
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def test_an_unstable_baseline_does_not_block_a_stable_candidate_that_trains():
     assert ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", 0.27), "unstable")
     # a contender whose repeat diverges, or lands above the baseline's repeat level minus its own spread, does not
     assert not ranking.confirmed(base, rep, adam, probe("adam (seed + 1)", math.inf), "unstable")
-    assert not ranking.confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5), "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
+    assert not ranking.confirmed(base, rep, lr3, probe("lr/3 (seed + 1)", 1.5),
+                                 "unstable")  # 0.39 < 0.89 - 2 x 1.11? no
 
 
 def test_a_failing_baseline_with_a_wide_seed_spread_does_not_block_a_steady_candidate():
@@ -127,7 +128,8 @@ def test_a_failing_baseline_with_a_wide_seed_spread_does_not_block_a_steady_cand
 def test_a_healthy_baseline_changes_only_for_gains_beyond_the_seed_spread_in_both_seeds():
     base, rep = probe("baseline", 0.30), probe("noise", 0.34)
     assert ranking.baseline_kind(base, rep) == "healthy"
-    assert ranking.baseline_kind(probe("baseline", 0.30, findings=["dead_units"]), rep) == "failing"  # a finding: not healthy
+    assert ranking.baseline_kind(probe("baseline", 0.30, findings=["dead_units"]), rep) == "failing"  # a finding:
+                                                                                                     # not healthy
     assert margin(base, noise(base, rep), "healthy") == pytest.approx(0.08)  # 2 x the spread 0.04
     assert margin(base, 0.001, "healthy") == pytest.approx(0.03)  # the floor: 10% of the score
     lr3 = probe("lr*3", 0.21, {"train.lr": 0.009})
@@ -282,7 +284,8 @@ def test_undertrained_finding_only_with_the_doctors_evidence():
     assert f["remedies"][0]["patch"] == {"train.lr": 0.01}
     # the same evidence against a run that trains (0.3 x trivial): no finding
     assert diagnose(records, trivial_mse=0.1, test_mse=0.03,
-                    reachable={"test_over_trivial": 0.05, "patch": {"train.lr": 0.01}, "name": "lr*10"})["findings"] == []
+                    reachable={"test_over_trivial": 0.05, "patch": {"train.lr": 0.01},
+                               "name": "lr*10"})["findings"] == []
 
 
 # -- probes, budget, verdicts on real trainings ---------------------------------------------------------

@@ -86,7 +86,8 @@ ONEDNN_BF16 = [True, False] if dense_mod.onednn_available(torch.bfloat16) else [
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid", "tanh"])
 @pytest.mark.parametrize("output", ["sigmoid", "identity"])
 def test_bf16_loss_and_every_gradient_equal_autograd_under_autocast(activation, output, onednn):
-    model, twin, step = _pair(_cfg(**{"model.activation": activation, "model.output": output, "train.precision": "bf16"}))
+    model, twin, step = _pair(_cfg(**{"model.activation": activation, "model.output": output,
+                                      "train.precision": "bf16"}))
     assert step.compute == torch.bfloat16
     step.onednn, step._large = onednn, [onednn] * len(step.stages)
     g = torch.Generator().manual_seed(1)

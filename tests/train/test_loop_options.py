@@ -88,7 +88,9 @@ def test_every_optimizer_lowers_the_loss_in_the_loop(tmp_path, optimizer):
 
 
 @pytest.mark.parametrize("interval,expected", [(0.0, 3), (1e9, 1)])
-def test_epoch_checkpoints_are_throttled_by_time_but_the_last_is_always_written(tmp_path, monkeypatch, interval, expected):
+def test_epoch_checkpoints_are_throttled_by_time_but_the_last_is_always_written(
+    tmp_path, monkeypatch, interval, expected
+):
     loop = importlib.import_module("aegrad.train.loop")
     written = []
     original = loop._checkpoint

@@ -19,7 +19,8 @@ def _cfg(**over):
     return aegrad.load_config(preset="digits-mlp", overrides=base)
 
 
-@pytest.mark.parametrize("extra", [{}, {"train.optimizer": "nesterov", "train.lr": 0.05, "train.schedule": "step", "train.step_size": 20,
+@pytest.mark.parametrize("extra", [{}, {"train.optimizer": "nesterov", "train.lr": 0.05, "train.schedule": "step",
+                                       "train.step_size": 20,
                                        "train.noise": "gaussian", "train.clip_norm": 1.0}])
 def test_resume_equals_straight_run(tmp_path, extra):
     straight = aegrad.train(_cfg(**extra), out=tmp_path / "s", report=False).summary

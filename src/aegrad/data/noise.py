@@ -1,4 +1,5 @@
-"""Input corruption for a denoising autoencoder (Vincent et al. 2008): one registered function per ``train.noise`` kind."""
+"""Input corruption for a denoising autoencoder (Vincent et al. 2008): one registered function per
+``train.noise`` kind."""
 
 from __future__ import annotations
 

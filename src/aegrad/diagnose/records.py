@@ -76,7 +76,8 @@ def _well_formed(rec: Any) -> bool:
     layers, gn = rec["layers"], rec["grad_norm"]
     if not isinstance(layers, list) or not isinstance(gn, dict) or not isinstance(rec["activations"], dict):
         return False
-    if not all(isinstance(rec[k], int) and not isinstance(rec[k], bool) for k in ("step", "window_steps", "nonfinite_steps")):
+    if not all(isinstance(rec[k], int) and not isinstance(rec[k], bool)
+               for k in ("step", "window_steps", "nonfinite_steps")):
         return False
     lists = [rec["numel"], rec["grad_rms"], rec["weight_norm"], *(gn.get(k) for k in ("mean", "max", "min"))]
     if rec["update_ratio"] is not None:

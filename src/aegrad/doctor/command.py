@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
                    help="override a config key, e.g. --set model.depth=8 (repeatable)")
     p.add_argument("--budget", type=float, default=120.0, help="seconds for probing (default 120)")
     p.add_argument("--jobs", type=int, default=None, help="probes side by side (default: the cores, at least 2)")
-    p.add_argument("--probe-epochs", type=int, default=None, help="epochs per probe (default the run's, capped at 1000 batches)")
+    p.add_argument("--probe-epochs", type=int, default=None,
+                   help="epochs per probe (default the run's, capped at 1000 batches)")
     p.add_argument("--write", metavar="FILE", help="write the patched config (YAML) to FILE")
     p.add_argument("--apply", action="store_true", help="train the full run with the winning patch")
     p.add_argument("--out", help="keep the probe folders (and the applied run, in OUT/run) here")

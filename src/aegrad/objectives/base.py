@@ -87,7 +87,8 @@ class LatentL1(Objective):
     def __call__(self, target: Tensor, outputs: dict[str, Tensor]) -> Terms:
         terms = self.inner(target, outputs)
         penalty = latent_l1(outputs["z"].float(), self.coef)
-        return {"loss": terms["loss"] + penalty, **{k: v for k, v in terms.items() if k != "loss"}, "latent_l1": penalty}
+        return {"loss": terms["loss"] + penalty, **{k: v for k, v in terms.items() if k != "loss"},
+                "latent_l1": penalty}
 
     def begin_step(self, step: int) -> None:
         self.inner.begin_step(step)

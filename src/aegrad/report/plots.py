@@ -136,7 +136,8 @@ def loss_figure(metrics: list[dict[str, Any]], trivial_mse: float | None) -> Fig
         # A curve of one point (a run shorter than log_every) is invisible as a line: mark it.
         ax.plot(xs, ys, label=label, **({"marker": "o", "ms": 3} | kw if len(xs) == 1 else kw))
     if _is_num(trivial_mse) and math.isfinite(trivial_mse) and trivial_mse > 0:
-        ax.axhline(trivial_mse, ls="--", color="0.35", lw=1.2, label=f"trivial MSE (predict the mean) = {trivial_mse:.4g}")
+        ax.axhline(trivial_mse, ls="--", color="0.35", lw=1.2,
+                   label=f"trivial MSE (predict the mean) = {trivial_mse:.4g}")
     for kind, steps in marks.items():
         label, style = GUARD_MARKS[kind]
         for i, s in enumerate(steps):

@@ -152,7 +152,8 @@ def _along_x(table: _Table) -> list[str]:
         ranked = "; ".join(f"{b} {_fmt(r)}" for r, b in sorted(at_last))
         out.append(f"At {xk} {_label(last)}, best first (test/trivial): {ranked}.")
     grads = [(b, g) for b in t.bundles if (g := t.geomean(t.cell(combo, last, b), "grad_ratio_end")) is not None]
-    vanish = [f"{b} ({_fmt(g, '.1e') if g > 0 else '0: the gradient underflowed float32'})" for b, g in grads if g < 1e-3]
+    vanish = [f"{b} ({_fmt(g, '.1e') if g > 0 else '0: the gradient underflowed float32'})" for b, g in grads
+              if g < 1e-3]
     explode = [f"{b} ({_fmt(g, '.1e')})" for b, g in grads if g > 1e3]
     if vanish:
         out.append(f"At {xk} {_label(last)} the first layer's gradient is < 1/1000 of the last's "
@@ -478,7 +479,8 @@ def render_study_report(study_dir: str | Path) -> str:
         grad_fields.insert(0, ("grad_ratio_start", "start of training"))
     figs = [
         (plot_versus_x(table, [("test_over_trivial", "")], "test MSE / trivial", False),
-         "test/trivial against the grid", f"Test MSE / trivial MSE (seed mean); dashed: the {thr:g} line; values above {RATIO_CAP:g} "
+         "test/trivial against the grid", f"Test MSE / trivial MSE (seed mean); dashed: the {thr:g} line; "
+         f"values above {RATIO_CAP:g} "
          f"are drawn at {RATIO_CAP:g}."),
         (plot_versus_x(table, grad_fields, "first / last layer grad RMS", True),
          "gradient ratio", "First/last-layer weight-gradient RMS ratio in the first and last monitor windows "

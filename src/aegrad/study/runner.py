@@ -297,7 +297,8 @@ def run_study(
 
 
 class _Sweeps:
-    """The tune sweeps of a study: when a bundle's sweep trials are all done, pick the best value and queue its trials."""
+    """The tune sweeps of a study: when a bundle's sweep trials are all done, pick the best value and queue
+    its trials."""
 
     def __init__(self, spec: Spec, study_dir: Path, runner: _Runner, tune_trials: dict, progress: Progress) -> None:
         self.spec, self.study_dir, self.runner, self.progress = spec, study_dir, runner, progress
@@ -322,7 +323,8 @@ class _Sweeps:
 
     def close(self, bundle: str) -> None:
         tune, spec = self.tunes[bundle], self.spec
-        rows = [trial_result(t, self.study_dir / TUNE / t.id, self.study_dir, spec.metrics) for t in self.tune_trials[bundle]]
+        rows = [trial_result(t, self.study_dir / TUNE / t.id, self.study_dir, spec.metrics)
+                for t in self.tune_trials[bundle]]
         scored = [(s, r) for r in rows if (s := _score(r, tune.metric)) is not None]
         best = min(scored, key=lambda sr: sr[0])[1] if scored else None
         for r in rows:

@@ -54,7 +54,8 @@ def csv_table(path: str, label_column: int, normal: int) -> Table:
     """A user's CSV read by aegrad's csv source, the label split off from `label_column`."""
     data = SOURCES.get("csv")(DataConfig(source="csv", path=path, label_column=label_column), 0)
     if not (data.y == normal).any():
-        raise UserError(f"{path}: no row has label {normal} in column {label_column}; labels present: {np.unique(data.y).tolist()}")
+        raise UserError(f"{path}: no row has label {normal} in column {label_column}; "
+                        f"labels present: {np.unique(data.y).tolist()}")
     return Table(data.x.astype(np.float64), data.y, normal=normal, name=str(path))
 
 

@@ -73,7 +73,8 @@ def detectors(params: dict[str, Any], baselines: list[str] | None, seed: int) ->
     names = baselines if baselines is not None else list_baselines()
     for n in names:
         if n not in list_baselines():
-            raise UserError(f"unknown or unavailable baseline {n!r}; valid here: {', '.join(list_baselines())} (all: {', '.join(BASELINES.names())})")
+            raise UserError(f"unknown or unavailable baseline {n!r}; valid here: {', '.join(list_baselines())} "
+                            f"(all: {', '.join(BASELINES.names())})")
     out: dict[str, Any] = {"aegrad": lambda: AutoencoderOutlierDetector(**params)}
     for n in names:
         out[n] = lambda n=n: create_baseline(n, params["latent"], seed)
@@ -103,7 +104,8 @@ def _images(args: argparse.Namespace, found: dict[str, Any], progress) -> dict[s
 
     x_tr, y_tr, x_te, y_te = image_classes(args.data, args.limit, args.test_limit, args.seed)
     classes = _ints(args.classes, "--classes")
-    res: dict[str, Any] = {"case": args.data, "protocol": "leave-one-class-out", "train_rows": len(x_tr), "test_rows": len(x_te)}
+    res: dict[str, Any] = {"case": args.data, "protocol": "leave-one-class-out", "train_rows": len(x_tr),
+                           "test_rows": len(x_te)}
     res["detectors"] = {}
     for name, make in found.items():
         report = lambda c, r, name=name: progress(f"{name} class {c}: AUROC {r['auroc']:.4f} AUPRC {r['auprc']:.4f}")
@@ -145,7 +147,8 @@ def _unlabelled(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, A
 def format_result(res: dict[str, Any]) -> str:
     lines = [f"{res['case']}: {res['protocol']}"]
     if "detectors" not in res:
-        lines.append(f"{res['outliers']} of {res['rows']} rows flagged (score > {res['threshold']:.4g}); most anomalous rows: {res['top_rows']}")
+        lines.append(f"{res['outliers']} of {res['rows']} rows flagged (score > {res['threshold']:.4g}); "
+                     f"most anomalous rows: {res['top_rows']}")
         return "\n".join(lines)
     dets = res["detectors"]
     if "mean_auroc" in next(iter(dets.values())):
@@ -155,7 +158,8 @@ def format_result(res: dict[str, Any]) -> str:
             per = " ".join(f"{r['per_class'][c]['auroc']:6.3f}" for c in classes)
             lines.append(f"{name:<20} {per}  {r['mean_auroc']:10.4f}  {r['mean_auprc']:10.4f}")
     else:
-        lines.append(f"{res['train_normal_rows']} normal training rows; {res['test_anomalies']} anomalies in {res['test_rows']} test rows")
+        lines.append(f"{res['train_normal_rows']} normal training rows; {res['test_anomalies']} anomalies in "
+                     f"{res['test_rows']} test rows")
         lines.append(f"{'detector':<20} {'AUROC':>7} {'AUPRC':>7}")
         for name, r in dets.items():
             lines.append(f"{name:<20} {r['auroc']:7.4f} {r['auprc']:7.4f}")
@@ -178,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
         if images:
             res = _images(args, found, lambda m: print(m, file=sys.stderr, flush=True))
         else:
-            table = breast_cancer() if args.data == "breast-cancer" else csv_table(args.csv, args.label_column, args.normal_label)
+            table = (breast_cancer() if args.data == "breast-cancer"
+                     else csv_table(args.csv, args.label_column, args.normal_label))
             res = _labelled_table(table, found, args.seed)
         res["aegrad_params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         if args.out:

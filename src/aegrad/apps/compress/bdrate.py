@@ -37,7 +37,8 @@ def _range(quality: Sequence[float]) -> tuple[float, float]:
     return float(q.min()), float(q.max())
 
 
-def bd_rate(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]]) -> float | None:
+def bd_rate(anchor: tuple[Sequence[float], Sequence[float]],
+            test: tuple[Sequence[float], Sequence[float]]) -> float | None:
     """BD-rate of `test` against `anchor` in percent; each is (rates, qualities). None if the curves do not overlap."""
     lo = max(_range(anchor[1])[0], _range(test[1])[0])
     hi = min(_range(anchor[1])[1], _range(test[1])[1])
@@ -55,7 +56,8 @@ def overlap(anchor_quality: Sequence[float], test_quality: Sequence[float]) -> t
     return (lo, hi) if hi > lo else None
 
 
-def bd_quality(anchor: tuple[Sequence[float], Sequence[float]], test: tuple[Sequence[float], Sequence[float]]) -> float | None:
+def bd_quality(anchor: tuple[Sequence[float], Sequence[float]],
+               test: tuple[Sequence[float], Sequence[float]]) -> float | None:
     """BD-PSNR (or BD-SSIM): mean quality difference of `test` over `anchor` at equal rate; None if no shared rates."""
     la, lt = np.log(np.asarray(anchor[0], dtype=np.float64)), np.log(np.asarray(test[0], dtype=np.float64))
     lo, hi = max(_range(la)[0], _range(lt)[0]), min(_range(la)[1], _range(lt)[1])

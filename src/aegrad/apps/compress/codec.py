@@ -102,7 +102,8 @@ class ImageCodec:
         """Spatial shape of an image's symbols per density: (1, 1) with a per-position prior."""
         if self.model.per_position:
             if self._latent_shape(shape) != self.model.latent_side():
-                raise UserError(f"this codec only codes {self.model.sample_shape[-2]}x{self.model.sample_shape[-1]} images")
+                raise UserError(f"this codec only codes {self.model.sample_shape[-2]}x"
+                                f"{self.model.sample_shape[-1]} images")
             return 1, 1
         return self._latent_shape(shape)
 
@@ -152,7 +153,8 @@ class ImageCodec:
         parts = self.analyse(images)
         enc = constriction.stream.queue.RangeEncoder()
         if self.side_tables is not None:
-            encode_indexed(enc, [p["z"] for p in parts], [p["z_index"] for p in parts], self.side_tables, self._side_coders)
+            encode_indexed(enc, [p["z"] for p in parts], [p["z_index"] for p in parts], self.side_tables,
+                           self._side_coders)
         encode_indexed(enc, [p["y"] for p in parts], [p["y_index"] for p in parts], self.tables, self._coders)
         shapes = [(int(im.shape[1]), int(im.shape[2])) for im in images]
         return pack(Header(self.hash, shapes), enc.get_compressed())
@@ -170,11 +172,13 @@ class ImageCodec:
         try:
             if self.side_tables is not None:
                 z_shapes = [self.model.hyper_side(s) for s in lat_shapes]  # type: ignore[attr-defined]
-                z_idx = [Codec.channel_index(torch.empty(1, len(self.side_tables.counts), *s))[0].numpy() for s in z_shapes]
+                z_idx = [Codec.channel_index(torch.empty(1, len(self.side_tables.counts), *s))[0].numpy()
+                         for s in z_shapes]
                 side = decode_indexed(dec, z_idx, self.side_tables, self._side_coders)
                 y_idx = self._y_indexes(side, header.shapes)
             else:
-                y_idx = [Codec.channel_index(torch.empty(1, len(self.tables.counts), *s))[0].numpy() for s in lat_shapes]
+                y_idx = [Codec.channel_index(torch.empty(1, len(self.tables.counts), *s))[0].numpy()
+                         for s in lat_shapes]
             latents = decode_indexed(dec, y_idx, self.tables, self._coders)
         except (ValueError, RuntimeError, AssertionError, OverflowError) as err:  # a stream CRC32 did not catch
             raise UserError(f"{where}: the coded stream does not decode ({err})") from None

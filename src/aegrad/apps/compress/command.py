@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="folder for image-0000.png, ...")
 
     p = sub.add_parser("rd", help="rate-distortion curves and BD-rates of codec runs vs JPEG/WebP/AVIF/PNG")
-    p.add_argument("runs", nargs="+", help="codec run directories (e.g. one per lambda), or a study folder holding them")
+    p.add_argument("runs", nargs="+",
+                   help="codec run directories (e.g. one per lambda), or a study folder holding them")
     p.add_argument("-o", "--out", required=True, help="folder for rd.json, rd.csv, rd_psnr.png, rd_ssim.png")
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images (default: all)")
     p.add_argument("--quick", action="store_true", help="every other Pillow quality")
@@ -147,7 +148,8 @@ def _run_dirs(paths: list[str]) -> list[Path]:
 
 
 def split_images(run_dir: Path, limit: int | None) -> list[np.ndarray]:
-    """The run's test split as uint8 images (C, H, W), pixels as the data source read them (skimage: whole photographs)."""
+    """The run's test split as uint8 images (C, H, W), pixels as the data source read them
+    (skimage: whole photographs)."""
     import torch
 
     from aegrad.data import load_dataset
@@ -211,17 +213,23 @@ def _pct(v: float | None) -> str:
 def format_rd(result: dict[str, Any]) -> str:
     """The points and the BD-rate table as plain text."""
     lines = [f"{result['images']} test images of shape {result['shape']}", "",
-             f"{'codec':<7} {'setting':<14} {'regime':<10} {'bpp':>7} {'PSNR':>7} {'SSIM':>6} {'enc img/s':>10} {'dec img/s':>10} {'enc MB/s':>9} {'dec MB/s':>9}"]
+             (f"{'codec':<7} {'setting':<14} {'regime':<10} {'bpp':>7} {'PSNR':>7} {'SSIM':>6} "
+              f"{'enc img/s':>10} {'dec img/s':>10} {'enc MB/s':>9} {'dec MB/s':>9}")]
     for p in result["points"]:
-        lines.append(f"{p['codec']:<7} {p['setting']:<14} {p['regime']:<10} {p['bpp']:>7.3f} {p['psnr']:>7.2f} {p['ssim']:>6.3f} "
-                     f"{p['images_per_s_encode']:>10.0f} {p['images_per_s_decode']:>10.0f} {p['mb_per_s_encode']:>9.2f} {p['mb_per_s_decode']:>9.2f}")
-    lines += ["", "BD-rate of aegrad (negative: fewer bits for the same quality); BD-PSNR (positive: more dB at the same rate)",
+        lines.append(f"{p['codec']:<7} {p['setting']:<14} {p['regime']:<10} {p['bpp']:>7.3f} "
+                     f"{p['psnr']:>7.2f} {p['ssim']:>6.3f} "
+                     f"{p['images_per_s_encode']:>10.0f} {p['images_per_s_decode']:>10.0f} "
+                     f"{p['mb_per_s_encode']:>9.2f} {p['mb_per_s_decode']:>9.2f}")
+    lines += ["", ("BD-rate of aegrad (negative: fewer bits for the same quality); "
+                   "BD-PSNR (positive: more dB at the same rate)"),
               f"{'regime':<10} {'anchor':<7} {'PSNR':>9} {'SSIM':>9} {'BD-PSNR':>9}"]
     for row in result["bd_rate"]:
         db = row.get("bd_psnr")
-        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_pct(row['bd_rate_psnr']):>9} {_pct(row['bd_rate_ssim']):>9} "
+        lines.append(f"{row['regime']:<10} {row['anchor']:<7} {_pct(row['bd_rate_psnr']):>9} "
+                     f"{_pct(row['bd_rate_ssim']):>9} "
                      f"{'n/a' if db is None else f'{db:+.2f} dB':>9}")
-    lines.append("(n/a: the curves share no quality (BD-rate) or rate (BD-PSNR) interval, so no difference is defined there)")
+    lines.append("(n/a: the curves share no quality (BD-rate) or rate (BD-PSNR) interval, "
+                 "so no difference is defined there)")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from aegrad.apps.compress.rd import REGIMES
 
-STYLE = {"aegrad": ("o-", "C3"), "jpeg": ("s--", "C0"), "webp": ("^--", "C2"), "avif": ("v--", "C4"), "png": ("*", "C7")}
+STYLE = {"aegrad": ("o-", "C3"), "jpeg": ("s--", "C0"), "webp": ("^--", "C2"), "avif": ("v--", "C4"),
+         "png": ("*", "C7")}
 
 
 def plot_rd(result: dict[str, Any], out: Path) -> list[Path]:

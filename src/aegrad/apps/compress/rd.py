@@ -113,7 +113,8 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def aegrad_points(codec: ImageCodec, label: str, images: Sequence[np.ndarray], regimes: Sequence[str] = REGIMES) -> list[Point]:
+def aegrad_points(codec: ImageCodec, label: str, images: Sequence[np.ndarray],
+                  regimes: Sequence[str] = REGIMES) -> list[Point]:
     """The codec's two regimes; the bytes are the files' bytes, decoded and checked against the images' count."""
     out = []
     if "per-image" in regimes:
@@ -167,7 +168,8 @@ def bd_table(points: Sequence[Point], anchors: Sequence[str] = ("jpeg", "webp", 
     return rows
 
 
-def evaluate(codecs: Sequence[tuple[str, ImageCodec]], images: Sequence[np.ndarray], quick: bool = False) -> dict[str, Any]:
+def evaluate(codecs: Sequence[tuple[str, ImageCodec]], images: Sequence[np.ndarray],
+             quick: bool = False) -> dict[str, Any]:
     """Every aegrad codec and every Pillow peer on `images`: points, BD-rates (as plain data)."""
     points: list[Point] = []
     for label, codec in codecs:

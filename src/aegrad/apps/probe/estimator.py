@@ -168,7 +168,8 @@ class AutoencoderTransformer(TransformerMixin, AutoencoderEstimator):
 
         z = check_array(X, dtype=np.float64)
         if z.shape[1] != self.latent:
-            raise ValueError(f"X has {z.shape[1]} features, but inverse_transform expects {self.latent} (the latent size)")
+            raise ValueError(f"X has {z.shape[1]} features, but inverse_transform expects {self.latent} "
+                             f"(the latent size)")
         with torch.no_grad():
             x_hat = self.model_.decode(torch.tensor(z, dtype=torch.float64))
         return self.normalizer_.inverse(x_hat).numpy()

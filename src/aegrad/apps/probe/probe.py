@@ -81,7 +81,8 @@ def probe_run(
     )
     data = load_dataset(data_cfg, cfg.seed)
     if data.train_y is None or data.test_y is None:
-        raise UserError(f"data.source={cfg.data.source} has no labels; probe needs a labelled source (digits, fashion-mnist, mnist, or npy/csv with labels)")
+        raise UserError(f"data.source={cfg.data.source} has no labels; probe needs a labelled source "
+                        f"(digits, fashion-mnist, mnist, or npy/csv with labels)")
     y_train, y_test = data.train_y.numpy(), data.test_y.numpy()
     sets = feature_sets(run.model, data.train_x, data.test_x, cfg.seed)
     rows = {

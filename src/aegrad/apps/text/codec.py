@@ -59,7 +59,8 @@ class LatentPrior:
     def load(cls, run_dir: Path) -> LatentPrior:
         path = Path(run_dir) / PRIOR_FILE
         if not path.is_file():
-            raise UserError(f"{path} not found: run `aegrad text-compress` on this run first (it fits the latent prior)")
+            raise UserError(f"{path} not found: run `aegrad text-compress` on this run first "
+                            f"(it fits the latent prior)")
         d = json.loads(path.read_text(encoding="utf-8"))
         return cls(float(d["step"]), [float(v) for v in d["mean"]], [float(v) for v in d["std"]])
 

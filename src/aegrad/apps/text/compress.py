@@ -73,7 +73,8 @@ def reconstruction_accuracy(model, vocab: Vocabulary, lines: Sequence[str], batc
 
 
 def compare(model, vocab: Vocabulary, prior: LatentPrior, lines: Sequence[str], check: bool = True) -> dict[str, Any]:
-    """Bytes and bits per character of aegrad and the classical tools, per line and together (see the module docstring)."""
+    """Bytes and bits per character of aegrad and the classical tools, per line and together
+    (see the module docstring)."""
     if not lines:
         raise UserError("no lines to compress")
     chars = sum(len(s) for s in lines)
@@ -110,7 +111,8 @@ def compare(model, vocab: Vocabulary, prior: LatentPrior, lines: Sequence[str], 
 
 def evaluate_run(run_dir: str | Path, limit: int | None = None, step: float | None = None,
                  compression: bool = True) -> dict[str, Any]:
-    """A text run's test lines: reconstruction accuracy and the compression comparison (fits and saves the latent prior)."""
+    """A text run's test lines: reconstruction accuracy and the compression comparison
+    (fits and saves the latent prior)."""
     from aegrad.apps.text.run import open_text_run
 
     tr = open_text_run(run_dir)

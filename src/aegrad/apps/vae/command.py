@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("nll", help="a VAE run's importance-weighted bounds on the test log-likelihood (nats)")
     p.add_argument("run_dir")
-    p.add_argument("-k", type=int, nargs="+", default=[1, 10, 100, 1000], help="samples per bound (each divides the largest)")
+    p.add_argument("-k", type=int, nargs="+", default=[1, 10, 100, 1000],
+                   help="samples per bound (each divides the largest)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N test samples")
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
 

@@ -1,4 +1,5 @@
-"""``data.text.tokenizer: bpe``: byte-level BPE (Sennrich et al. 2016; GPT-2's byte-level form) from Hugging Face ``tokenizers``.
+"""``data.text.tokenizer: bpe``: byte-level BPE (Sennrich et al. 2016; GPT-2's byte-level form) from Hugging Face
+``tokenizers``.
 
 The merges are learned on the training split only (``BpeVocabulary.build``), with the same
 four specials at ids 0..3 as the character vocabulary (``<pad>``, ``<bos>``, ``<eos>``,
@@ -31,7 +32,8 @@ def _lib():
 
 
 class BpeVocabulary(Vocabulary):
-    """Lines <-> byte-level BPE token ids; the character vocabulary's interface (``ids``, ``encode``, ``decode``, state)."""
+    """Lines <-> byte-level BPE token ids; the character vocabulary's interface
+    (``ids``, ``encode``, ``decode``, state)."""
 
     def __init__(self, tokenizer) -> None:  # a tokenizers.Tokenizer
         super().__init__([])

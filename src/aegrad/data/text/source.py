@@ -1,4 +1,5 @@
-"""``data.source: text``: lines as token ids (int64, (N, max_len), 0 = padding) under a vocabulary fitted on the training split.
+"""``data.source: text``: lines as token ids (int64, (N, max_len), 0 = padding) under a vocabulary fitted on the
+training split.
 
 The source splits the lines itself (the same seeded split every source gets, data/dataset.split),
 so the vocabulary sees training lines only; test lines' unseen characters become ``<unk>``.
@@ -30,8 +31,10 @@ def text(cfg: DataConfig, seed: int) -> SourceData:
     """Lines of data.text.corpus, split, a character vocabulary built on the training lines, ids padded to max_len."""
     corpus = read_corpus(cfg)
     if len(corpus.lines) < 2:
-        raise UserError(f"data.source=text: need at least 2 lines to split into train and test, got {len(corpus.lines)} "
-                        f"(lines longer than data.max_len={cfg.max_len} are left out unless data.text.long_lines=truncate)")
+        raise UserError(f"data.source=text: need at least 2 lines to split into train and test, "
+                        f"got {len(corpus.lines)} "
+                        f"(lines longer than data.max_len={cfg.max_len} are left out "
+                        f"unless data.text.long_lines=truncate)")
     train, test = split(len(corpus.lines), cfg.test_fraction, seed)
     vocab = TOKENIZERS[cfg.text.tokenizer].build([corpus.lines[i] for i in train], cfg.text.vocab_size)
     lines = corpus.lines

@@ -94,7 +94,8 @@ class Vocabulary(Normalizer):
     @classmethod
     def from_state_dict(cls, state: dict[str, Tensor]) -> Vocabulary:
         if "symbols" not in state:
-            raise UserError("this run saved no text vocabulary (extra.normalizer.symbols): it was not trained on data.source=text")
+            raise UserError("this run saved no text vocabulary (extra.normalizer.symbols): "
+                            "it was not trained on data.source=text")
         return cls([chr(int(c)) for c in state["symbols"].tolist()])
 
     def __repr__(self) -> str:

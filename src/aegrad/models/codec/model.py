@@ -134,7 +134,8 @@ class Codec(Autoencoder):
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         y = self.encode(x)
         y_hat = self.quantize(y)
-        return {"x_hat": self.decode(y_hat, x.shape[-2:]), "z": y, "y_hat": y_hat, "likelihoods": self.prior(self.to_prior(y_hat))}
+        return {"x_hat": self.decode(y_hat, x.shape[-2:]), "z": y, "y_hat": y_hat,
+                "likelihoods": self.prior(self.to_prior(y_hat))}
 
     # -- what the coder needs (eval mode): symbols and the table each is coded with ----------
     @staticmethod
@@ -227,7 +228,8 @@ def codec(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> Codec:
         dec.append(nn.Sequential(layers))
     if cc.prior == "hyper":
         hyper = ScaleHyperprior(m, cc.hyper_channels, cc.hyper_stages, k)
-        return HyperCodec(enc, dec, FactorizedPrior(cc.hyper_channels, list(cc.prior_filters)), hyper, sample_shape, cc.stages)
+        return HyperCodec(enc, dec, FactorizedPrior(cc.hyper_channels, list(cc.prior_filters)), hyper, sample_shape,
+                          cc.stages)
     per_position = cc.prior == "position"
     side = [-(-s // 2**cc.stages) for s in sample_shape[1:]]
     densities = m * side[0] * side[1] if per_position else m

@@ -8,7 +8,8 @@ vocabulary) is ``data.source: text`` (aegrad/data/text/).
 
 from aegrad.models.seq import findings as _findings  # noqa: F401  (registers vanishing through time)
 from aegrad.models.seq import timedecay as _timedecay  # noqa: F401  (registers the time-decay probe)
-from aegrad.models.seq.model import SeqAutoencoder, build_seq
+from aegrad.models.seq.build import build_seq
+from aegrad.models.seq.model import SeqAutoencoder
 from aegrad.models.seq.objective import MaskedCE, masked_ce
 
 __all__ = ["MaskedCE", "SeqAutoencoder", "build_seq", "masked_ce"]

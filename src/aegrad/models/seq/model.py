@@ -24,7 +24,6 @@ from torch import Tensor, nn
 from aegrad.data.text.vocab import BOS, EOS, PAD, UNK, lengths
 from aegrad.config import ModelConfig, SeqConfig
 from aegrad.errors import UserError
-from aegrad.models.base import register_model
 from aegrad.models.variational.model import reparameterize
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
@@ -85,7 +84,8 @@ class Cell(nn.Module):
 
 
 class SeqAutoencoder(nn.Module):
-    """``encode(ids) -> z``, ``decode(z) -> ids`` (greedy), ``forward(ids) -> {"logits", "target", "mask", "z", ...}``."""
+    """``encode(ids) -> z``, ``decode(z) -> ids`` (greedy),
+    ``forward(ids) -> {"logits", "target", "mask", "z", ...}``."""
 
     objective = "masked_ce"
 
@@ -99,12 +99,15 @@ class SeqAutoencoder(nn.Module):
         self.out = nn.Linear(s.hidden, s.vocab_size)
 
     def _common(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqConfig:
-        """What every sequence autoencoder holds (shape, vocabulary, latent, word dropout, the embedding); returns cfg.seq."""
+        """What every sequence autoencoder holds (shape, vocabulary, latent, word dropout, the embedding);
+        returns cfg.seq."""
         s = cfg.seq
         if len(sample_shape) != 1:
-            raise UserError(f"model.kind=seq reads token-id sequences (data.source=text), got samples of shape {sample_shape}")
+            raise UserError(f"model.kind=seq reads token-id sequences (data.source=text), "
+                            f"got samples of shape {sample_shape}")
         if s.vocab_size is None:
-            raise UserError("model.seq.vocab_size is unset: build the model from a validated Config (data.text.vocab_size)")
+            raise UserError("model.seq.vocab_size is unset: build the model from a validated Config "
+                            "(data.text.vocab_size)")
         self.sample_shape = tuple(sample_shape)
         self.max_len, self.vocab, self.latent = sample_shape[0], s.vocab_size, cfg.latent
         self.variational = cfg.variational
@@ -234,13 +237,3 @@ class SeqAutoencoder(nn.Module):
         logits, target, mask = self.teacher_forced(ids, z)
         out.update(logits=logits, target=target, mask=mask, z=z)
         return out
-
-
-@register_model("seq")
-def build_seq(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> SeqAutoencoder:
-    if cfg.seq.cell == "transformer":
-        # imported here: it subclasses this module's model
-        from aegrad.models.seq.transformer import TransformerSeqAutoencoder
-
-        return TransformerSeqAutoencoder(cfg, sample_shape)
-    return SeqAutoencoder(cfg, sample_shape)

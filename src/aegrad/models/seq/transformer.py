@@ -54,13 +54,15 @@ class Block(nn.Module):
 
 
 class TransformerSeqAutoencoder(SeqAutoencoder):
-    """Transformer encoder -> pooled z -> causal Transformer decoder conditioned on z; the recurrent model's interface."""
+    """Transformer encoder -> pooled z -> causal Transformer decoder conditioned on z;
+    the recurrent model's interface."""
 
     def __init__(self, cfg: ModelConfig, sample_shape: tuple[int, ...]) -> None:
         nn.Module.__init__(self)  # not SeqAutoencoder's: it would build recurrent cells
         s = self._common(cfg, sample_shape)
         if s.hidden % s.heads:
-            raise UserError(f"model.seq.hidden={s.hidden} must be divisible by model.seq.heads={s.heads} for the transformer")
+            raise UserError(f"model.seq.hidden={s.hidden} must be divisible by model.seq.heads={s.heads} "
+                            f"for the transformer")
         self.probe_samples = 0  # no recurrence: the time-decay probe does not apply
         self.in_proj = nn.Linear(s.embed, s.hidden)
         self.pos = nn.Embedding(self.max_len + 2, s.hidden)  # decoder: z, <bos>, up to max_len characters

@@ -78,7 +78,8 @@ class UpStage(nn.Module):
 
 
 class UNetAutoencoder(Autoencoder):
-    """Encoder stages, decoder stages reading their mirror's features, an optional residual output (module docstring)."""
+    """Encoder stages, decoder stages reading their mirror's features, an optional residual output
+    (module docstring)."""
 
     def __init__(
         self,
@@ -118,7 +119,8 @@ class UNetAutoencoder(Autoencoder):
     def decode(self, z: Tensor) -> Tensor:
         sizes = [math.prod(s) for s in self.code_shapes]
         if z.ndim != 2 or z.shape[1] != sum(sizes):
-            raise UserError(f"a unet code has {sum(sizes)} values per sample (encode's output), got shape {tuple(z.shape)}")
+            raise UserError(f"a unet code has {sum(sizes)} values per sample (encode's output), "
+                            f"got shape {tuple(z.shape)}")
         parts = [p.unflatten(1, s) for p, s in zip(z.split(sizes, dim=1), self.code_shapes)]
         return self.reconstruct(parts)
 
@@ -135,9 +137,11 @@ def unet(cfg: ModelConfig, sample_shape: tuple[int, ...]) -> UNetAutoencoder:
             "use model.kind=mlp for this data"
         )
     if not cfg.channels or min(cfg.channels) < 1:
-        raise UserError(f"model.channels must list at least one positive channel count for model.kind=unet, got {cfg.channels}")
+        raise UserError(f"model.channels must list at least one positive channel count for model.kind=unet, "
+                        f"got {cfg.channels}")
     if cfg.variational:
-        raise UserError("model.kind=unet cannot be variational: its skips bypass any sampled code; use kind=conv or mlp")
+        raise UserError("model.kind=unet cannot be variational: its skips bypass any sampled code; "
+                        "use kind=conv or mlp")
     if cfg.predict_noise and cfg.output != "identity":
         raise UserError("model.predict_noise gives x_hat = x - predicted noise, which no output activation squashes; "
                         "set model.output=identity")

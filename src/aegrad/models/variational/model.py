@@ -123,7 +123,8 @@ def make_variational(builder: Builder, cfg: ModelConfig, sample_shape: tuple[int
     """The VAE of `builder`'s family: its encoder with a 2L code layer, its decoder (raw output) on L.
 
     ``model.vae.decoder_widths`` gives the MLP decoder its own hidden widths, one per encoder
-    stage so stages still pair up (a narrower, weaker decoder is a remedy for posterior collapse). Each part is built, and initialised,
+    stage so stages still pair up (a narrower, weaker decoder is a remedy for posterior collapse). Each part is
+    built, and initialised,
     by the family's own builder.
     """
     plain = {"variational": False, "output": "identity"}

@@ -95,7 +95,9 @@ def _elbo(cfg: Config) -> Objective:
             "or use model.vae.likelihood=gaussian"
         )
     if cfg.train.pretrain != "none":
-        raise UserError("train.pretrain=layerwise pairs plain autoencoder stages; a VAE's code stage is (mean, log-variance): set train.pretrain=none")
+        raise UserError("train.pretrain=layerwise pairs plain autoencoder stages; "
+                        "a VAE's code stage is (mean, log-variance): set train.pretrain=none")
     if cfg.train.noise != "none":
-        raise UserError("train.noise corrupts the input of a plain autoencoder; a VAE samples its own noise: set train.noise=none")
+        raise UserError("train.noise corrupts the input of a plain autoencoder; "
+                        "a VAE samples its own noise: set train.noise=none")
     return ELBO(m.vae)
