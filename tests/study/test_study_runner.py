@@ -137,6 +137,25 @@ def test_sweep_picks_the_best_value_and_holds_it(tmp_path):
     assert json.loads((out / "results.json").read_text())["tuned"] == {"sgd": {"train.lr": 0.3}}
 
 
+def test_a_sweep_at_every_point_chooses_per_point(tmp_path):
+    spec = _tiny_spec(
+        bundles={"sgd": {"train.optimizer": "sgd", "train.lr": 0.5}},
+        tune={"key": "train.lr", "values": [1e-6, 0.3], "every_point": True, "metric": "test_mse"},
+    )
+    out = tmp_path / "study"
+    result = run_study(spec, out=out, jobs=1)
+    points = sorted(result.sweep["chosen"])
+    assert points == ["sgd@depth1", "sgd@depth2"]  # one sweep per grid point
+    for point in points:
+        depth = point.removeprefix("sgd@")
+        rows = {r["tune_value"]: float(r["test_mse"]) for r in _csv(out / "lr_sweep.csv")
+                if r["trial"].startswith(f"sgd-{depth}-")}
+        best = min(rows, key=rows.get)  # the value with the lower test MSE at that point
+        assert result.sweep["chosen"][point] == {"train.lr": float(best)}
+        cfg = yaml.safe_load((out / "trials" / f"sgd-{depth}-s0" / "config.yaml").read_text())
+        assert cfg["train"]["lr"] == float(best)
+
+
 def test_cli_study_list_run_and_report(tmp_path):
     listed = run_cli("study", "--list")
     assert listed.returncode == 0 and "vanishing" in listed.stdout and "optimizers" in listed.stdout

@@ -82,6 +82,22 @@ def test_tune_trials_sit_at_the_at_point_with_the_first_seed():
     assert cfg.train.lr == 0.1 and cfg.train.optimizer == "sgd" and cfg.model.depth == 2
 
 
+def test_every_point_sweeps_at_each_grid_point_and_each_point_takes_its_own_value():
+    spec = _spec(tune={"key": "train.lr", "values": [0.01, 0.1], "every_point": True})
+    sweeps = expand_tune_trials(spec)
+    assert set(sweeps) == {f"{b}@depth{d}-width{w}" for b in "ab" for d in (1, 2, 3) for w in (8, 16)}
+    a = sweeps["a@depth2-width16"]
+    assert [t.id for t in a] == ["a-depth2-width16-lr0.01", "a-depth2-width16-lr0.1"]
+    assert all(t.point == {"model.depth": 2, "model.width": 16} and t.seed == 0 for t in a)
+    chosen = {"a@depth2-width16": {"train.lr": 0.1}, "a@depth3-width8": {"train.lr": 0.01}}
+    trials = {t.id: t for t in expand_trials(spec, chosen)}
+    base = base_dict(spec)
+    assert trials["a-depth2-width16-s7"].sweep == "a@depth2-width16"
+    assert resolve(base, trials["a-depth2-width16-s7"]).train.lr == 0.1
+    assert resolve(base, trials["a-depth3-width8-s0"]).train.lr == 0.01
+    assert resolve(base, trials["a-depth1-width8-s0"]).train.lr == resolve(base, trials["b-depth1-width8-s0"]).train.lr
+
+
 def test_bundle_can_opt_out_of_the_spec_tune():
     spec = _spec(
         tune={"key": "train.lr", "values": [0.01]},

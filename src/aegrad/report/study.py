@@ -201,15 +201,19 @@ def _sweep_conclusions(sweep: dict[str, Any] | None) -> list[str]:
     if not sweep or not sweep.get("trials"):
         return []
     parts, edges = [], []
+    all_chosen = sweep.get("chosen") or {}
     for bundle, tune in (sweep.get("tunes") or {}).items():
-        chosen = (sweep.get("chosen") or {}).get(bundle, {}).get(tune["key"])
-        if chosen is None:
-            parts.append(f"{bundle} none trained (kept its own value)")
-            continue
-        parts.append(f"{bundle} {_label(chosen)}")
-        values = tune["values"]
-        if len(values) > 1 and chosen in (values[0], values[-1]):
-            edges.append(bundle)
+        # a sweep at every grid point is keyed bundle@point (study/spec.py: sweep_key)
+        keys = [k for k in all_chosen if k.startswith(f"{bundle}@")] if tune.get("every_point") else [bundle]
+        for key in keys or [bundle]:
+            chosen = all_chosen.get(key, {}).get(tune["key"])
+            if chosen is None:
+                parts.append(f"{key} none trained (kept its own value)")
+                continue
+            parts.append(f"{key} {_label(chosen)}")
+            values = tune["values"]
+            if len(values) > 1 and chosen in (values[0], values[-1]):
+                edges.append(key)
     out = [f"Values the sweep chose: {'; '.join(parts)}."]
     if edges:
         out.append(f"The choice sits at the edge of the swept range for {', '.join(edges)}: "

@@ -310,29 +310,31 @@ class _Sweeps:
 
     def start(self) -> None:
         """Queue every sweep trial; close at once any sweep whose values all finished earlier (or failed at once)."""
-        for bundle, trials in self.tune_trials.items():
-            self.waiting[bundle] = {t.id for t in self.runner.add(trials, TUNE)}
-            if not self.waiting[bundle]:
-                self.close(bundle)
+        for sweep, trials in self.tune_trials.items():
+            self.waiting[sweep] = {t.id for t in self.runner.add(trials, TUNE)}
+            if not self.waiting[sweep]:
+                self.close(sweep)
 
     def on_done(self, trial: Trial) -> None:
         if trial.kind == "tune":
-            self.waiting[trial.bundle].discard(trial.id)
-            if not self.waiting[trial.bundle]:
-                self.close(trial.bundle)
+            self.waiting[trial.sweep].discard(trial.id)
+            if not self.waiting[trial.sweep]:
+                self.close(trial.sweep)
 
-    def close(self, bundle: str) -> None:
+    def close(self, sweep: str) -> None:
+        """Pick sweep `sweep`'s best value (a bundle's, or a bundle's at one grid point) and queue its trials."""
+        bundle = self.tune_trials[sweep][0].bundle
         tune, spec = self.tunes[bundle], self.spec
         rows = [trial_result(t, self.study_dir / TUNE / t.id, self.study_dir, spec.metrics)
-                for t in self.tune_trials[bundle]]
+                for t in self.tune_trials[sweep]]
         scored = [(s, r) for r in rows if (s := _score(r, tune.metric)) is not None]
         best = min(scored, key=lambda sr: sr[0])[1] if scored else None
         for r in rows:
             r.update(tune_key=tune.key, score=_score(r, tune.metric), chosen=r is best)
         self.rows.extend(rows)
         if best is not None:
-            self.chosen[bundle] = {tune.key: best["tune_value"]}
-            self.progress(f"sweep {bundle}: {tune.key}={best['tune_value']!r} ({tune.metric} {best['score']:.4g})")
+            self.chosen[sweep] = {tune.key: best["tune_value"]}
+            self.progress(f"sweep {sweep}: {tune.key}={best['tune_value']!r} ({tune.metric} {best['score']:.4g})")
         else:
-            self.progress(f"sweep {bundle}: no value trained; keeping the bundle's own {tune.key}")
-        self.runner.add([t for t in expand_trials(spec, self.chosen) if t.bundle == bundle], TRIALS)
+            self.progress(f"sweep {sweep}: no value trained; keeping the bundle's own {tune.key}")
+        self.runner.add([t for t in expand_trials(spec, self.chosen) if t.sweep == sweep], TRIALS)

@@ -41,7 +41,10 @@ A ``tune`` block sweeps ``key`` over ``values`` once per bundle at the grid poin
 ``at`` (grid keys it does not name take their first value) with the first seed,
 and keeps the value with the lowest ``metric`` for every trial of that bundle:
 each contender gets its own learning rate, chosen the same way. A bundle's own
-``tune`` replaces the spec's; ``tune: null`` in a bundle opts it out.
+``tune`` replaces the spec's; ``tune: null`` in a bundle opts it out. With
+``every_point: true`` the sweep runs at every grid point instead, and each point's
+trials use that point's best value (the depth study: the rate that suits depth 2 is
+not the one for depth 64).
 """
 
 from __future__ import annotations
@@ -88,11 +91,13 @@ class _Strict(BaseModel):
 
 
 class Tune(_Strict):
-    """Sweep one key per bundle at one grid point; every trial of the bundle then uses the best value."""
+    """Sweep one key per bundle at one grid point (or at each); the bundle's trials then use the best value."""
 
     key: str = "train.lr"  # the config key swept
     values: list[Any] = Field(min_length=1)  # candidate values, e.g. [1e-4, 3e-4, 1e-3]
     at: dict[str, Any] = Field(default_factory=dict)  # grid point to tune at (unnamed grid keys: first value)
+    every_point: bool = False  # sweep at every grid point instead (first seed): each point keeps its own best
+    # value, so a learning rate that suits depth 2 is not forced on depth 64; `at` is then unused
     metric: str = "test_mse"  # summary.json key, lower is better (non-finite or failed: never chosen)
 
 
@@ -173,7 +178,7 @@ class Spec(_Strict):
             if tune.key in self.grid:
                 raise ValueError(f"bundle {bname!r} tunes {tune.key!r}, which is also a grid key")
             unknown = set(tune.at) - set(self.grid)
-            if unknown:
+            if unknown and not tune.every_point:
                 raise ValueError(f"tune.at names {sorted(unknown)}, which are not grid keys")
         return self
 
@@ -201,6 +206,7 @@ class Trial:
     layers: tuple[tuple[str, dict[str, Any]], ...]  # (layer name, overrides), applied in order
     tune_value: Any = None  # for a sweep trial: the value tried
     kind: str = "trial"  # "trial" or "tune"
+    sweep: str = ""  # the sweep whose choice this trial uses (or, for a sweep trial, belongs to); "" for none
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -306,6 +312,18 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def point_part(point: dict[str, Any], short: dict[str, str]) -> str:
+    """A grid point as it appears in trial ids: depth16-width256."""
+    return "-".join(f"{short[k]}{_slug(v)}" for k, v in point.items())
+
+
+def sweep_key(bundle: str, point: dict[str, Any], tune: Tune | None, short: dict[str, str]) -> str:
+    """The sweep a bundle's trial at `point` takes its tuned value from: the bundle's own, or its point's."""
+    if tune is None:
+        return ""
+    return f"{bundle}@{point_part(point, short)}" if tune.every_point else bundle
+
+
 def _base_layers(spec: Spec, bundle: str) -> list[tuple[str, dict[str, Any]]]:
     return [("base", dict(spec.base.overrides)), ("bundle", dict(spec.bundles[bundle].overrides))]
 
@@ -313,35 +331,46 @@ def _base_layers(spec: Spec, bundle: str) -> list[tuple[str, dict[str, Any]]]:
 def expand_trials(spec: Spec, tuned: dict[str, dict[str, Any]] | None = None) -> list[Trial]:
     """Every (bundle, grid point, seed) trial in report order: bundles, then grid points, then seeds.
 
-    `tuned` maps a bundle to the values its sweep chose ({"train.lr": 0.003}); it is layer 4.
+    `tuned` maps a sweep (``sweep_key``: the bundle, or bundle@point for a sweep at every point) to the
+    values it chose ({"train.lr": 0.003}); it is layer 4.
     """
     tuned = tuned or {}
+    tunes = spec.tunes()
     short = _short_keys(list(spec.grid))
     trials = []
     for bundle in spec.bundles:
         for point in grid_points(spec.grid):
+            sweep = sweep_key(bundle, point, tunes.get(bundle), short)
             for seed in spec.seeds:
                 layers = _base_layers(spec, bundle)
-                layers += [("tuned", dict(tuned.get(bundle, {}))), ("grid", dict(point)), ("seed", {"seed": seed})]
+                layers += [("tuned", dict(tuned.get(sweep, {}))), ("grid", dict(point)), ("seed", {"seed": seed})]
                 tid = trial_id(bundle, point, seed, short)
-                trials.append(Trial(tid, bundle, seed, dict(point), tuple(layers)))
+                trials.append(Trial(tid, bundle, seed, dict(point), tuple(layers), sweep=sweep))
     return trials
 
 
 def expand_tune_trials(spec: Spec) -> dict[str, list[Trial]]:
-    """Bundle -> the trials of its sweep: each value at the `at` point, first seed."""
+    """Sweep (``sweep_key``) -> its trials: each value at the `at` point (or at every point), first seed."""
     out: dict[str, list[Trial]] = {}
     seed = spec.seeds[0]
+    short = _short_keys(list(spec.grid))
     for bundle, tune in spec.tunes().items():
-        point = {k: tune.at.get(k, values[0]) for k, values in spec.grid.items()}
+        if tune.every_point:
+            points = grid_points(spec.grid)
+        else:
+            points = [{k: tune.at.get(k, values[0]) for k, values in spec.grid.items()}]
         key_short = tune.key.rsplit(".", 1)[-1]
-        trials = []
-        for value in tune.values:
-            layers = _base_layers(spec, bundle)
-            layers += [("tuned", {tune.key: value}), ("grid", dict(point)), ("seed", {"seed": seed})]
-            tid = f"{bundle}-{key_short}{_slug(value)}"
-            trials.append(Trial(tid, bundle, seed, dict(point), tuple(layers), tune_value=value, kind="tune"))
-        out[bundle] = trials
+        for point in points:
+            sweep = sweep_key(bundle, point, tune, short)
+            prefix = f"{bundle}-{point_part(point, short)}" if tune.every_point else bundle
+            trials = []
+            for value in tune.values:
+                layers = _base_layers(spec, bundle)
+                layers += [("tuned", {tune.key: value}), ("grid", dict(point)), ("seed", {"seed": seed})]
+                tid = f"{prefix}-{key_short}{_slug(value)}"
+                trials.append(Trial(tid, bundle, seed, dict(point), tuple(layers), tune_value=value, kind="tune",
+                                    sweep=sweep))
+            out[sweep] = trials
     return out
 
 
