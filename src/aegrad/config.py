@@ -25,10 +25,10 @@ DataSource = Literal["digits", "fashion-mnist", "mnist", "random", "npy", "csv",
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu"]
 Init = Literal[
     "default", "xavier_uniform", "glorot_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal",
-    "lecun",
+    "lecun", "orthogonal_critical",
 ]
 Optimizer = Literal["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
-Schedule = Literal["constant", "step", "exponential", "cosine", "warmup_cosine", "plateau"]
+Schedule = Literal["constant", "step", "exponential", "cosine", "warmup_cosine", "warmup", "plateau"]
 
 
 class _Strict(BaseModel):
@@ -144,6 +144,16 @@ class ModelConfig(_Strict):
     # with norm=batch)
     norm: Literal["none", "batch", "layer"] = "none"  # normalisation after each hidden linear/conv
     residual: bool = False  # identity skip around each hidden block whose input and output shapes match
+    residual_style: Literal["post", "pre"] = "post"  # residual blocks (docs/depth.md): post: x + act(norm(W x));
+    # pre: x + W act(norm(x)), the norm inside the branch and the identity path untouched (He et al. 2016, "Identity
+    # Mappings")
+    branch_scale: Literal["none", "rezero", "layerscale"] = "none"  # residual blocks: x + a*f(x), a learned; rezero:
+    # one scalar starting at 0 (Bachlechner et al. 2020); layerscale: one per feature, starting at layerscale_init
+    # (Touvron et al. 2021)
+    layerscale_init: float = Field(1e-4, gt=0.0)  # branch_scale=layerscale: every feature's initial scale
+    branch_init: Literal["default", "zero", "depth"] = "default"  # residual_style=pre: the branch's linear layer starts
+    # at zero (zero: SkipInit/Fixup, De & Smith 2020, Zhang et al. 2019) or at model.init's weights times L^-1/2, L the
+    # residual blocks per side (depth: Fixup-style)
     output: Literal["sigmoid", "identity"] = "sigmoid"  # activation on the reconstruction
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # dropout after each hidden activation
     channels: list[int] = Field(default_factory=lambda: [32, 64])  # conv: channels per stride-2 stage
@@ -161,6 +171,16 @@ class ModelConfig(_Strict):
         """The encoder's hidden widths after `depth` is taken into account."""
         return [self.width] * self.depth if self.depth is not None else list(self.widths)
 
+    def residual_blocks(self) -> int:
+        """Hidden blocks per side whose input and output widths are equal: those ``residual`` skips (mlp)."""
+        widths = self.hidden_widths()
+        return sum(a == b for a, b in zip(widths[:-1], widths[1:]))
+
+    @model_validator(mode="after")
+    def _check_depth_options(self) -> ModelConfig:
+        _check_residual_options(self)
+        return self
+
 
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=0)  # passes over the training split
@@ -174,7 +194,7 @@ class TrainConfig(_Strict):
     schedule: Schedule = "constant"  # learning-rate schedule, stepped per optimizer step (plateau: per epoch)
     step_size: int = Field(1000, ge=1)  # step schedule: optimizer steps between decays
     gamma: float = Field(0.5, gt=0.0, le=1.0)  # step/exponential/plateau decay factor
-    warmup_steps: int = Field(100, ge=0)  # warmup_cosine: linear warm-up length in optimizer steps
+    warmup_steps: int = Field(100, ge=0)  # warmup, warmup_cosine: linear warm-up length in optimizer steps
     min_lr: float = Field(0.0, ge=0.0)  # cosine/warmup_cosine/plateau floor
     plateau_patience: int = Field(2, ge=0)  # plateau: epochs without improvement tolerated; it decays on the next one
     clip_norm: float | None = Field(None, gt=0.0)  # global-norm clipping threshold
@@ -267,6 +287,38 @@ class Config(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# ---- the residual-branch options (docs/depth.md): only an mlp's equal-width dense blocks have them
+
+_WORKS = "model.kind=mlp with model.residual=true and equal widths, e.g. model.depth with model.width"
+KINDS_WITHOUT_SKIPS = ("codec", "seq", "unet")  # no block whose input and output shapes match
+
+
+def _check_residual_options(m: ModelConfig) -> None:
+    """One line per misuse, naming what works (a ValueError: an invalid config, exit 2 on the CLI)."""
+    if m.residual and m.kind in KINDS_WITHOUT_SKIPS:
+        raise ValueError(f"model.residual=true needs blocks of equal input and output shapes, and "
+                         f"model.kind={m.kind} has none: {_WORKS}")
+    set_ = [f"model.{k}={getattr(m, k)}" for k, default in _BRANCH_DEFAULTS.items() if getattr(m, k) != default]
+    if not set_:
+        return
+    if m.kind != "mlp":
+        raise ValueError(f"{set_[0]} needs residual blocks of equal widths, and model.kind={m.kind} has none: {_WORKS}")
+    if not m.residual:
+        raise ValueError(f"{set_[0]} needs model.residual=true (residual blocks of equal widths: model.depth with "
+                         "model.width)")
+    # widths with no two equal neighbours (model.depth 1) have no residual block: the options, like
+    # model.residual itself, then change nothing, so a study's depth grid may start at 1
+    if m.branch_scale == "rezero" and m.branch_init == "zero":
+        raise ValueError("model.branch_scale=rezero with model.branch_init=zero never trains: alpha = 0 and W = 0 give "
+                         "each other zero gradients; use one of them")
+    if m.branch_init != "default" and m.residual_style != "pre":
+        raise ValueError(f"model.branch_init={m.branch_init} needs model.residual_style=pre: the branch must end in "
+                         "its linear layer (post's act(norm(W x)) follows W, and a norm undoes W's scale)")
+
+
+_BRANCH_DEFAULTS = {"residual_style": "post", "branch_scale": "none", "branch_init": "default"}
 
 
 # ---- what the fields' own bounds cannot say, checked before anything runs

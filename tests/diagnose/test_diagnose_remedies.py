@@ -24,7 +24,9 @@ WORST = with_overrides(
         "train.lr": 0.1,
     },
 )
-CONFIGS = {"default": DEFAULT, "worst": WORST, "unknown": None}
+# A deep dense net (the depth remedies apply from remedies.DEEP hidden layers per side), sigmoid, no skips.
+DEEP_SIGMOID = with_overrides(DEFAULT, {"model.depth": 32, "model.width": 64, "model.activation": "sigmoid"})
+CONFIGS = {"default": DEFAULT, "worst": WORST, "unknown": None, "deep": DEEP_SIGMOID}
 
 # The source document's remedies (DESIGN.md) and the catalogue names that carry them.
 SOURCE_REMEDIES = {

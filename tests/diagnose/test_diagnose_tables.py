@@ -12,7 +12,7 @@ import torch.nn as nn
 import aegrad
 from aegrad.config import format_validation_error, load_config
 from aegrad.diagnose import DETECTORS, diagnose, read_records
-from aegrad.diagnose.kinds import Kind, Severity, Target
+from aegrad.diagnose.kinds import BEFORE_TRAINING, Kind, Severity, Target
 from aegrad.diagnose.records import final_layout, layer_grad_rms
 from aegrad.diagnose.catalogue import remedies_for
 from aegrad.diagnose.remedies import BOUNDED, NEGATIVE_SLOPE
@@ -114,13 +114,17 @@ def test_remedies_follow_the_declared_families():
 
 
 def test_kinds_are_named_once_and_serialise_as_before():
-    assert set(Kind) == set(DETECTORS.names())  # one catalogue: each kind has its detector, the families' too
+    # one catalogue: each kind has its detector, the families' too; those judged before training have no run to read
+    assert set(Kind) == set(DETECTORS.names()) | set(BEFORE_TRAINING)
+    assert set(BEFORE_TRAINING) == {"untrainable_at_init"} and not set(BEFORE_TRAINING) & set(DETECTORS.names())
     assert [str(k) for k in Kind] == ["exploding_gradient", "dead_units", "saturation", "vanishing_gradient",
                                       "stalled_loss", "update_ratio", "oversize_update", "undertrained",
-                                      "posterior_collapse", "vanishing_through_time", "codec_rate_collapse"]
-    # what remedies treat is derived from the kinds: update_ratio by direction, undertrained (the doctor's patch) not
-    assert {str(t) for t in Target} == (
-        {str(k) for k in Kind} - {"update_ratio", "undertrained"} | {"update_ratio_low", "update_ratio_high"})
+                                      "posterior_collapse", "vanishing_through_time", "codec_rate_collapse",
+                                      "untrainable_at_init"]
+    # what remedies treat is derived from the kinds: update_ratio by direction, undertrained (the doctor's patch) and
+    # untrainable_at_init (the vanishing or exploding gradients' remedies) not
+    assert {str(t) for t in Target} == ({str(k) for k in Kind} - {"update_ratio", "undertrained", "untrainable_at_init"}
+                                        | {"update_ratio_low", "update_ratio_high"})
     assert Target.UPDATE_RATIO_LOW == "update_ratio_low" and Target.POSTERIOR_COLLAPSE == Kind.POSTERIOR_COLLAPSE
     assert f"{Severity.ERROR}" == "error" and Severity.ERROR.upper() == "ERROR"
     assert {Kind.SATURATION: 1}["saturation"] == 1 and {"saturation": 1}[Kind.SATURATION] == 1
@@ -198,15 +202,18 @@ def test_every_remedy_patch_has_words():
     cfg = ConfigView({"model": {"activation": "sigmoid", "init": "default", "depth": 8, "init_gain": 3.0,
                                "bias_init": -1.0, "norm": "none"}, "train": {"lr": 0.01, "optimizer": "sgd"},
                      "data": {"normalize": "none"}})
+    deep = ConfigView(load_config(overrides={"model.activation": "sigmoid", "model.depth": 32, "model.width": 64,
+                                             "train.warmup_steps": 0}))  # the depth remedies apply
     for name in REMEDIES.names():
         r = REMEDIES.get(name)
         if r.patch.__module__ != "aegrad.diagnose.remedies":
             continue  # a model family's remedy for its own config section: said as "set KEY to VALUE"
-        patch = r.patch(cfg)
-        if patch is None:
-            continue
-        assert set(patch) <= set(KEY_WORDS), (name, patch)
-        assert "--set" not in describe_patch(patch) and "model." not in describe_patch(patch)
+        for view in (cfg, deep):
+            patch = r.patch(view)
+            if patch is None:
+                continue
+            assert set(patch) <= set(KEY_WORDS), (name, patch)
+            assert "--set" not in describe_patch(patch) and "model." not in describe_patch(patch)
     assert describe_patch({"train.lr": 0.0001, "x.y": 2}) == "set the learning rate to 0.0001; set x.y to 2"
 
 

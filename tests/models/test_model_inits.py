@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from aegrad.config import ModelConfig
 from aegrad.models import activation_gain, create_model, init_layer, list_inits
+from aegrad.models.inits import CRITICAL_GAIN
 
 N = 512  # fan_in = fan_out = N
 
@@ -24,6 +25,7 @@ def _expected_std(init: str, gain: float) -> float:
         "kaiming_normal": gain / math.sqrt(N),
         "orthogonal": gain / math.sqrt(N),  # rows of norm `gain`
         "lecun": 1 / math.sqrt(N),
+        "orthogonal_critical": gain / math.sqrt(N),  # gain: 1/act'(0) for tanh (1), calculate_gain's otherwise
     }[init]
 
 
@@ -34,7 +36,8 @@ def test_init_std_matches_the_activation_gain(init, activation):
     cfg = ModelConfig(init=init, activation=activation, negative_slope=0.2)
     layer = nn.Linear(N, N)
     init_layer(layer, cfg, activation, hidden=True)
-    expected = _expected_std(init, activation_gain(activation, 0.2))
+    gain = CRITICAL_GAIN.get(activation, 0) if init == "orthogonal_critical" else 0
+    expected = _expected_std(init, gain or activation_gain(activation, 0.2))
     assert layer.weight.std().item() == pytest.approx(expected, rel=0.1)
     assert abs(layer.weight.mean().item()) < 0.1 * expected
     if init == "default":

@@ -25,6 +25,7 @@ FORMULAS = {
     "exponential": lambda s: LR * GAMMA ** (s / STEP),
     "cosine": lambda s: cos_from(LR, s, TOTAL),
     "warmup_cosine": lambda s: LR * (s + 1) / WARM if s < WARM else cos_from(LR, s - WARM, TOTAL - WARM),
+    "warmup": lambda s: LR * (s + 1) / WARM if s < WARM else LR,
     "plateau": lambda s: LR,  # constant in the step; decays come from epoch_end
 }
 

@@ -51,6 +51,8 @@ _INIT_WORDS = {
     "kaiming_uniform": "He (Kaiming) uniform initialisation (torch.nn.init.kaiming_uniform_)",
     "xavier_normal": "Glorot (Xavier) normal initialisation (torch.nn.init.xavier_normal_)",
     "xavier_uniform": "Glorot (Xavier) uniform initialisation (torch.nn.init.xavier_uniform_)",
+    "orthogonal_critical": "orthogonal weights at the critical gain 1/act'(0), 1 before tanh and 4 before sigmoid, "
+    "and zero biases (torch.nn.init.orthogonal_)",
 }
 _OPTIMIZER_WORDS = {
     "adam": "Adam (torch.optim.Adam)",
@@ -66,6 +68,18 @@ KEY_WORDS: dict[str, Callable[[Any], str]] = {
     "model.bias_init": lambda v: f"start the hidden biases at {v:g}",
     "model.residual": lambda v: "add identity skip (residual) connections around the hidden blocks"
     if v else "remove the skip connections",
+    "model.residual_style": lambda v: "put the norm and activation inside each residual branch, "
+    "x + W act(norm(x)), the skip path untouched (pre-activation blocks)" if v == "pre"
+    else "use residual blocks x + act(norm(W x))",
+    "model.branch_scale": lambda v: {"rezero": "multiply each residual branch by a learned scalar that starts at 0 "
+                                               "(ReZero)",
+                                     "layerscale": "multiply each residual branch by a learned per-feature scale "
+                                                   "that starts at 1e-4 (LayerScale)"}.get(
+                                         v, "leave the residual branches unscaled"),
+    "model.branch_init": lambda v: {"zero": "initialise each residual branch's last linear layer to zero (SkipInit)",
+                                    "depth": "scale each residual branch's last linear layer at initialisation by "
+                                             "1/sqrt(number of residual blocks)"}.get(
+                                        v, "initialise the residual branches like the other layers"),
     "model.norm": lambda v: {"layer": "add layer normalisation (nn.LayerNorm) after each hidden layer",
                              "batch": "add batch normalisation (nn.BatchNorm1d/2d) after each hidden layer"}.get(
                                  v, f"use {v} normalisation"),
@@ -78,6 +92,10 @@ KEY_WORDS: dict[str, Callable[[Any], str]] = {
                                  "training data)"}.get(v, f"normalise the inputs ({v})"),
     "train.optimizer": lambda v: f"train with {_OPTIMIZER_WORDS.get(v, str(v))}",
     "train.lr": lambda v: f"set the learning rate to {_n(v)}",
+    "train.schedule": lambda v: {"warmup": "ramp the learning rate up linearly over the first steps, then hold it",
+                                 "warmup_cosine": "ramp the learning rate up linearly over the first steps, then "
+                                                  "decay it on a cosine"}.get(v, f"use the {v} learning-rate schedule"),
+    "train.warmup_steps": lambda v: f"warm the learning rate up over {v} optimizer steps",
     "train.clip_norm": lambda v: f"clip the gradients' global norm at {_n(v)} after backward "
     "(torch.nn.utils.clip_grad_norm_)",
     "train.clip_value": lambda v: f"clip every gradient element to ±{_n(v)} after backward "

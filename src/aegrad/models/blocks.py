@@ -1,7 +1,7 @@
 """Hidden blocks: layer -> optional norm -> activation -> optional dropout, with an optional identity skip.
 
 A block is an ``nn.Sequential`` whose parts are named ``layer``, ``norm``,
-``act`` and ``drop`` (absent parts are not registered, so they cost nothing),
+``act``, ``drop`` and ``scale`` (absent parts are not registered, so they cost nothing),
 in forward order: ``named_modules()`` lists them as they run and forward hooks
 on ``block.act`` see the hidden activations.
 
@@ -9,21 +9,72 @@ A residual block computes y = x + f(x) (He et al. 2016, "Deep Residual
 Learning"), which gives the gradient an identity path around f. It needs f's
 output shape to equal its input's, so it exists only for dense blocks whose
 width does not change; strided conv blocks halve the side and never have one.
+Its branch f comes in two orders (docs/depth.md):
+
+    post (default)  f(x) = drop(act(norm(W x + b)))      parts: layer, norm, act, drop
+    pre             f(x) = drop(W act(norm(x)) + b)      parts: norm, act, layer, drop
+
+pre is the pre-activation block of He et al. 2016 ("Identity Mappings in Deep
+Residual Networks", identity skip and after-addition maps): the norm sits inside the branch,
+the identity path carries x untouched, and the branch ends in its linear layer,
+so a zero ``W, b`` (``branch_init``) makes the block exactly the identity. An
+optional last part ``scale`` (``BranchScale``) multiplies the branch:
+y = x + a * f(x) (ReZero, LayerScale).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Literal
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 from aegrad.models.activations import create_activation
 from aegrad.models.norms import get_norm
 
+ResidualStyle = Literal["post", "pre"]
+
+
+class BranchScale(nn.Module):
+    """y = alpha * f: a learned scale on a residual branch, x + alpha * f(x); `alpha` has `shape`, starts at `init`.
+
+    ReZero (Bachlechner et al. 2020, "ReZero is All You Need"): one scalar alpha = 0 at
+    initialisation, so every block is the identity and the deep net starts as its shallow skeleton.
+    LayerScale (Touvron et al. 2021, "Going deeper with Image Transformers"): diag(gamma), one
+    scale per feature, starting small (1e-4 here; the paper uses 0.1 to 1e-6 as depth grows).
+    """
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.full(shape, float(init)))
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.alpha * y
+
+
+# model.branch_scale -> (the scale's shape for a branch of `width` features, its initial value); "none": no scale.
+_BRANCH_SCALES: dict[str, Callable[[int, float], tuple[tuple[int, ...], float]]] = {
+    "rezero": lambda width, layerscale_init: ((), 0.0),
+    "layerscale": lambda width, layerscale_init: ((width,), layerscale_init),
+}
+
+
+def branch_scale(name: str, width: int, layerscale_init: float = 1e-4) -> BranchScale | None:
+    """The ``model.branch_scale`` module for a residual branch of `width` features (None for "none")."""
+    if name == "none":
+        return None
+    shape, init = _BRANCH_SCALES[name](width, layerscale_init)
+    return BranchScale(shape, init)
+
 
 class Block(nn.Sequential):
-    """``layer -> norm -> act -> drop`` (each but ``layer`` optional); y = x + f(x) when `residual`."""
+    """``layer -> norm -> act -> drop -> scale`` (each but ``layer`` optional); y = x + f(x) when `residual`.
+
+    `pre` runs ``norm -> act -> layer -> drop -> scale`` (the pre-activation order, residual blocks only).
+    """
 
     def __init__(
         self,
@@ -32,8 +83,14 @@ class Block(nn.Sequential):
         act: nn.Module | None = None,
         drop: nn.Module | None = None,
         residual: bool = False,
+        *,
+        pre: bool = False,
+        scale: nn.Module | None = None,
     ) -> None:
-        parts = OrderedDict(layer=layer, norm=norm, act=act, drop=drop)
+        if pre:
+            parts = OrderedDict(norm=norm, act=act, layer=layer, drop=drop, scale=scale)
+        else:
+            parts = OrderedDict(layer=layer, norm=norm, act=act, drop=drop, scale=scale)
         super().__init__(OrderedDict((k, m) for k, m in parts.items() if m is not None))
         self.residual = residual
 
@@ -62,7 +119,8 @@ class DenseBlock(Block):
     """``Linear -> norm (BatchNorm1d | LayerNorm) -> act -> dropout``, optionally residual.
 
     `residual` requires ``in_features == out_features`` (the identity skip needs equal
-    shapes). With batch norm the linear has no bias: the norm would cancel it.
+    shapes). With batch norm after it the linear has no bias: the norm would cancel it.
+    `style` "pre" and `scale` (a ``BranchScale``) need `residual`: see the module docstring.
     """
 
     def __init__(
@@ -75,12 +133,18 @@ class DenseBlock(Block):
         norm: str = "none",
         dropout: float = 0.0,
         residual: bool = False,
+        style: ResidualStyle = "post",
+        scale: nn.Module | None = None,
     ) -> None:
         if residual and in_features != out_features:
             raise ValueError(f"a residual dense block needs equal widths, got {in_features} -> {out_features}")
-        bias = not get_norm(norm).cancels_bias
+        pre = style == "pre"
+        if (pre or scale is not None) and not residual:
+            raise ValueError("style='pre' and a branch scale belong to residual blocks (residual=True)")
+        bias = pre or not get_norm(norm).cancels_bias  # pre: the norm comes before the linear, not after it
         layer = nn.Linear(in_features, out_features, bias=bias)
-        super().__init__(layer, *_parts(out_features, activation, negative_slope, norm, dropout, False), residual)
+        parts = _parts(out_features, activation, negative_slope, norm, dropout, False)
+        super().__init__(layer, *parts, residual, pre=pre, scale=scale)
 
 
 class ConvBlock(Block):

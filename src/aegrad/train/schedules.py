@@ -13,6 +13,9 @@ the step and decays from ``Schedule.epoch_end(test_loss)`` instead.
                    (Loshchilov & Hutter 2017, SGDR, without restarts; T = total_steps)
     warmup_cosine  lr * (s + 1) / W for s < W (a linear ramp from 0 that wastes no step at lr 0),
                    then cosine from lr to min_lr over the remaining T - W steps (Goyal et al. 2017)
+    warmup         lr * (s + 1) / W for s < W, then lr: the same linear ramp, then constant (Goyal et al.
+                   2017, "Accurate, Large Minibatch SGD", sec. 2.2 gradual warm-up; Adam needs it in deep
+                   nets, whose early updates are the largest: Liu et al. 2020, Xiong et al. 2020)
     plateau        lr, times gamma each time the epoch test loss has failed to improve (by 1e-4
                    relative) for more than plateau_patience epochs in a row, floored at min_lr
                    (torch's ReduceLROnPlateau rule)
@@ -95,6 +98,12 @@ def _warmup_cosine(step: int, cfg: TrainConfig, total_steps: int) -> float:
     if step < w:
         return cfg.lr * (step + 1) / w
     return _cosine((step - w) / max(1, total_steps - w), cfg.lr, cfg.min_lr)
+
+
+@_register("warmup")
+def _warmup(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    w = cfg.warmup_steps
+    return cfg.lr * (step + 1) / w if step < w else cfg.lr
 
 
 @_register("plateau", on_plateau=True)

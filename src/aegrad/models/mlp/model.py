@@ -12,7 +12,9 @@ The source document's program (widths [32], latent 100, relu, identity output on
 ``model.residual`` puts an identity skip on every hidden block whose input and
 output widths are equal: with ``depth`` x ``width`` that is every hidden->hidden
 block; blocks that change width (D->w1, L->wk, and between unequal widths) and
-the code and output layers never have one.
+the code and output layers never have one. ``model.residual_style``, ``branch_scale`` and
+``branch_init`` shape those residual blocks (models/blocks.py, docs/depth.md); the blocks that
+change width stay plain ``layer -> norm -> act``.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from torch import Tensor
 from aegrad.config import ModelConfig
 from aegrad.models.activations import create_activation
 from aegrad.models.base import Autoencoder, register_model
-from aegrad.models.blocks import Block, DenseBlock
-from aegrad.models.inits import init_layer
+from aegrad.models.blocks import Block, DenseBlock, branch_scale
+from aegrad.models.inits import init_branch, init_layer
 from aegrad.models.variational.model import make_variational
 
 
 def _hidden(cfg: ModelConfig, n_in: int, n_out: int) -> DenseBlock:
+    residual = cfg.residual and n_in == n_out
     block = DenseBlock(
         n_in,
         n_out,
@@ -38,9 +41,13 @@ def _hidden(cfg: ModelConfig, n_in: int, n_out: int) -> DenseBlock:
         negative_slope=cfg.negative_slope,
         norm=cfg.norm,
         dropout=cfg.dropout,
-        residual=cfg.residual and n_in == n_out,
+        residual=residual,
+        style=cfg.residual_style if residual else "post",
+        scale=branch_scale(cfg.branch_scale, n_out, cfg.layerscale_init) if residual else None,
     )
     init_layer(block.layer, cfg, cfg.activation, hidden=True)
+    if residual:
+        init_branch(block.layer, cfg.branch_init, cfg.residual_blocks())
     return block
 
 
