@@ -10,6 +10,7 @@ The public API, re-exported here and nowhere else::
 
 from aegrad._lazy import lazy_exports
 from aegrad.api import train, write_report
+from aegrad.checks import Check, check
 from aegrad.data.text import Vocabulary
 from aegrad.models.seq import SeqAutoencoder
 from aegrad.apps.vae import collapse_findings, iwae_bounds, sample_prior
@@ -40,6 +41,7 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "Callback",
+    "Check",
     "Config",
     "Dataset",
     "DoctorResult",
@@ -50,6 +52,7 @@ __all__ = [
     "UserError",
     "Vocabulary",
     "apply_overrides",
+    "check",
     "collapse_findings",
     "create_model",
     "denoise_study",

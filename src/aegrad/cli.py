@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true", help="print findings.json's object")
 
+    p = sub.add_parser("check", help="can this net train? one batch at initialisation, before any step")
+    add_config_args(p)
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="check a run folder's config.yaml (with --set)")
+    p.add_argument("--probes", type=int, default=4, help="Jacobian singular values to estimate (default 4)")
+    p.add_argument("--json", action="store_true", help="print the measurements and findings as one JSON object")
+
     p = sub.add_parser("report", help="write report.html for a run or a study directory")
     p.add_argument("path")
 
@@ -210,6 +216,47 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from aegrad.checks import check
+    from aegrad.config import parse_set_args
+    from aegrad.diagnose import format_findings
+    from aegrad.diagnose.trainability import TABLE_HEADERS, report_rows, report_summary
+
+    if args.probes < 1:
+        raise UserError(f"--probes must be at least 1, got {args.probes}")
+    if args.run_dir is not None:
+        if args.preset or args.config:
+            raise UserError(f"give a run folder or --preset/--config, not both (got {args.run_dir} too)")
+        result = check(args.run_dir, parse_set_args(args.sets), probes=args.probes)
+    else:
+        result = check(config_from_args(args), probes=args.probes)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    rows = report_rows(result.report)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*TABLE_HEADERS, title=f"{result.config.name}: at initialisation")
+        for col in t.columns[1:]:
+            col.justify = "right"
+        for row in rows:
+            t.add_row(*row)
+        Console().print(t)
+    else:
+        widths = [max(len(r[i]) for r in [TABLE_HEADERS, *rows]) for i in range(len(TABLE_HEADERS))]
+        print(f"{result.config.name}: at initialisation")
+        for row in [TABLE_HEADERS, *rows]:
+            print("  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:]))]))
+    print("\n".join(report_summary(result.report)))
+    print(format_findings({"findings": result.findings}))
+    for f in result.findings:  # format_findings shows the best remedy; a check lists the rest, ranked
+        if len(f["remedies"]) > 1:
+            print("  then: " + ", ".join(r["name"] for r in f["remedies"][1:]))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from aegrad.api import write_report
 
@@ -254,6 +301,7 @@ COMMANDS = {
     "train": cmd_train,
     "eval": cmd_eval,
     "diagnose": cmd_diagnose,
+    "check": cmd_check,
     "report": cmd_report,
     "presets": cmd_presets,
     "study": cmd_study,

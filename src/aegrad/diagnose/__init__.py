@@ -1,8 +1,9 @@
 """Gradient health: on-device statistics (monitor, stats), and one catalogue of findings (catalogue.py).
 
 kinds.py names the finding kinds; findings.py holds the gradient-health detectors and
-``diagnose``, remedies.py their remedies; a model family's own detectors and remedies sit in its
-folder (models/<family>/findings.py), registered through the same decorators.
+``diagnose``, remedies.py their remedies; trainability.py the check before the first step (``aegrad check``);
+a model family's own detectors and remedies sit in its folder (models/<family>/findings.py), registered
+through the same decorators.
 Nothing here imports aegrad.train: the monitor works in any PyTorch loop.
 """
 
@@ -27,6 +28,14 @@ from aegrad.diagnose.monitor import GradientMonitor
 from aegrad.diagnose.patches import describe_patch, format_patch
 from aegrad.diagnose.records import GradientRecord, read_records
 from aegrad.diagnose.stats import activation_stats, layer_grad_stats, update_ratios
+from aegrad.diagnose.trainability import (
+    JacobianSpectrum,
+    LayerScale,
+    TrainabilityReport,
+    check_findings,
+    jacobian_singular_values,
+    trainability,
+)
 from aegrad.diagnose.view import RunView
 
 __all__ = [
@@ -37,18 +46,23 @@ __all__ = [
     "Finding",
     "GradientMonitor",
     "GradientRecord",
+    "JacobianSpectrum",
     "Kind",
+    "LayerScale",
     "Remedy",
     "RunView",
     "Severity",
     "Target",
+    "TrainabilityReport",
     "activation_stats",
     "advice",
+    "check_findings",
     "describe_patch",
     "detector",
     "diagnose",
     "format_findings",
     "format_patch",
+    "jacobian_singular_values",
     "layer_grad_stats",
     "list_detectors",
     "list_remedies",
@@ -56,5 +70,6 @@ __all__ = [
     "remedies_for",
     "remedy",
     "sig",
+    "trainability",
     "update_ratios",
 ]

@@ -28,7 +28,8 @@ class _Names(str, Enum):
 
 
 class Kind(_Names):
-    """A finding's kind (the ``kind`` field of findings.json); each is also its detector's name."""
+    """A finding's kind (the ``kind`` field of findings.json); each is also its detector's name, but for
+    the kinds judged before training (``BEFORE_TRAINING``), which have no run to read."""
 
     EXPLODING_GRADIENT = "exploding_gradient"
     DEAD_UNITS = "dead_units"
@@ -41,6 +42,7 @@ class Kind(_Names):
     POSTERIOR_COLLAPSE = "posterior_collapse"  # a VAE's code carries nothing (models/variational/findings.py)
     VANISHING_THROUGH_TIME = "vanishing_through_time"  # a recurrent encoder's far steps (models/seq/findings.py)
     CODEC_RATE_COLLAPSE = "codec_rate_collapse"  # a codec that sends no bits (models/codec/findings.py)
+    UNTRAINABLE_AT_INIT = "untrainable_at_init"  # a net that cannot train, seen at init (diagnose/trainability.py)
 
 
 class Severity(_Names):
@@ -50,8 +52,12 @@ class Severity(_Names):
     ERROR = "error"
 
 
-# Kinds whose remedies are not catalogue remedies: the undertrained finding's one remedy is the doctor's patch.
-_UNTREATED = (Kind.UNDERTRAINED,)
+# Kinds found from the model and one batch before any step (`aegrad check`, trainability.check_findings), not by a
+# detector over a run's records: no detector is registered under them.
+BEFORE_TRAINING = (Kind.UNTRAINABLE_AT_INIT,)
+# Kinds no remedy names: the undertrained finding's one remedy is the doctor's patch; untrainable_at_init lists
+# the vanishing or exploding gradients' remedies, the failures it foresees.
+_UNTREATED = (Kind.UNDERTRAINED, Kind.UNTRAINABLE_AT_INIT)
 # Kinds treated by direction: the finding is reported under the kind, its remedies are the direction's.
 _DIRECTIONS = {Kind.UPDATE_RATIO: ("low", "high")}
 
