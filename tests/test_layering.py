@@ -184,13 +184,7 @@ if stub:
     sys.modules["aegrad"] = top
 importlib.import_module(first)
 def objectives():
-    for name in ("aegrad.objectives", "aegrad.train.objectives"):
-        try:
-            return importlib.import_module(name).list_objectives()
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-    raise SystemExit("no objectives module")
+    return importlib.import_module("aegrad.objectives").list_objectives()
 print(json.dumps({
     "models": sorted(importlib.import_module("aegrad.models").list_models()),
     "objectives": sorted(objectives()),
@@ -216,12 +210,10 @@ def test_import_aegrad_loads_no_matplotlib(full_registries):
     assert full_registries["models"] and full_registries["objectives"] and full_registries["sources"]
 
 
-@pytest.mark.parametrize("first", ["aegrad.models", "aegrad.data", "objectives"])
+@pytest.mark.parametrize("first", ["aegrad.models", "aegrad.data", "aegrad.objectives"])
 def test_registries_do_not_depend_on_import_order(first, full_registries):
     """In a fresh interpreter where only `first` is imported (aegrad/__init__.py not run), then the registries'
     own modules to read them, every registry holds what ``import aegrad`` gives."""
-    if first == "objectives":
-        first = "aegrad.objectives" if (PKG / "objectives").is_dir() else "aegrad.train.objectives"
     alone = _registries(first, stub=True)
     for registry in ("models", "objectives", "sources"):
         assert alone[registry] == full_registries[registry], (

@@ -49,13 +49,8 @@ WAMERICAN = Path("/usr/share/dict/american-english")
 
 
 def _objectives_api():
-    """The module that exports ``create_objective``: aegrad.objectives (aegrad.train.objectives before it)."""
-    for name in ("aegrad.objectives", "aegrad.train.objectives"):
-        if importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            if hasattr(module, "create_objective"):
-                return module
-    raise AssertionError("no module exports create_objective (looked in aegrad.objectives, aegrad.train.objectives)")
+    """The objectives package (``create_objective``, ``list_objectives``)."""
+    return importlib.import_module("aegrad.objectives")
 
 
 @cache
