@@ -156,6 +156,17 @@ def test_a_sweep_at_every_point_chooses_per_point(tmp_path):
         assert cfg["train"]["lr"] == float(best)
 
 
+def test_a_spec_s_own_thread_count_is_kept(tmp_path):
+    spec = _tiny_spec(grid={}, bundles={"one": {"train.threads": 1}, "auto": {}})
+    out = tmp_path / "study"
+    run_study(spec, out=out, jobs=1)  # one job on this machine's cores: cores // 1 threads unless the spec says
+    one = yaml.safe_load((out / "trials" / "one-s0" / "config.yaml").read_text())["train"]["threads"]
+    auto = yaml.safe_load((out / "trials" / "auto-s0" / "config.yaml").read_text())["train"]["threads"]
+    from aegrad.study.runner import available_cores
+
+    assert one == 1 and auto == available_cores()
+
+
 def test_cli_study_list_run_and_report(tmp_path):
     listed = run_cli("study", "--list")
     assert listed.returncode == 0 and "vanishing" in listed.stdout and "optimizers" in listed.stdout

@@ -183,7 +183,8 @@ class _Runner:
                 self._report(trial, {"status": "done"})
                 continue
             cfg_dict = cfg.to_dict()
-            cfg_dict["train"]["threads"] = self.threads
+            if cfg.train.threads is None:  # a spec's own train.threads is kept; otherwise cores / jobs
+                cfg_dict["train"]["threads"] = self.threads
             self.ready.append(_Job(trial, run_dir, cfg_dict, (trial.kind != "tune", -_cost(cfg))))
             queued.append(trial)
         return queued
@@ -215,7 +216,7 @@ class _Runner:
                 while self.ready and len(running) < self.jobs:
                     job = self.ready.pop(0)
                     self._reset(job.run_dir)
-                    running[pool.submit(execute_trial, job.cfg, str(job.run_dir), self.threads)] = job
+                    running[pool.submit(execute_trial, job.cfg, str(job.run_dir), job.cfg["train"]["threads"])] = job
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     job = running.pop(fut)
